@@ -1,0 +1,72 @@
+"""s1: simple test-time scaling. Budget-forced generation, evaluation, curation, training, serving.
+
+    import s1
+    [r] = s1.generate(["How many r in raspberry?"], max_thinking_tokens=64)
+    print(r.thinking_tokens, r.answer)
+"""
+
+from __future__ import annotations
+
+from .budget import BudgetConfig, BudgetError, RowBudget
+from .engine import Engine, GenerationResult, SamplingConfig
+from .templates import TEMPLATES, ThinkingTemplate, get_template
+
+__version__ = "0.1.0"
+
+_LOADED: dict[tuple, Engine] = {}
+
+
+def load(model: str | None = None, template: str | ThinkingTemplate | None = "auto", dtype: str | None = None,
+         device: str | None = None, think_start: str | None = None, think_end: str | None = None) -> Engine:
+    """An Engine for a model spec (None: the embedded SmolLM2-135M-Instruct); loaded once per process."""
+    from .models import load_model
+
+    key = (model, template if isinstance(template, str) or template is None else repr(template),
+           dtype, device, think_start, think_end)
+    if key not in _LOADED:
+        lm = load_model(model, dtype=dtype, device=device)
+        tpl = get_template(template, lm.tokenizer, lm.path, think_start, think_end)
+        _LOADED[key] = Engine(lm.model, lm.tokenizer, tpl, lm.context_length)
+    return _LOADED[key]
+
+
+def generate(
+    prompts: str | list[str],
+    model: str | Engine | None = None,
+    *,
+    max_thinking_tokens: int | None = None,
+    min_thinking_tokens: int = 0,
+    num_ignore: int = 0,
+    extend: str | list[str] = "Wait",
+    answer_prefix: str | None = "Final Answer:",
+    max_answer_tokens: int = 512,
+    temperature: float = 0.0,
+    top_p: float = 1.0,
+    seed: int | None = None,
+    answer_temperature: float | None = None,
+    answer_top_p: float | None = None,
+    answer_seed: int | None = None,
+    batch_size: int = 16,
+    template: str | ThinkingTemplate | None = "auto",
+    system: str | None = None,
+    dtype: str | None = None,
+    progress=None,
+) -> list[GenerationResult]:
+    """Budget-forced generation. Returns one GenerationResult per prompt (a list even for one)."""
+    engine = model if isinstance(model, Engine) else load(model, template, dtype)
+    budget = BudgetConfig(max_thinking_tokens, min_thinking_tokens, num_ignore,
+                          (extend,) if isinstance(extend, str) else tuple(extend), answer_prefix,
+                          max_answer_tokens)
+    think = SamplingConfig(temperature, top_p, 0, seed)
+    ans = SamplingConfig(
+        temperature if answer_temperature is None else answer_temperature,
+        top_p if answer_top_p is None else answer_top_p,
+        0,
+        seed if answer_seed is None else answer_seed,
+    )
+    items = [prompts] if isinstance(prompts, str) else list(prompts)
+    return engine.generate(items, budget, think, ans, batch_size=batch_size, system=system, progress=progress)
+
+
+__all__ = ["BudgetConfig", "BudgetError", "Engine", "GenerationResult", "RowBudget", "SamplingConfig",
+           "TEMPLATES", "ThinkingTemplate", "generate", "get_template", "load"]

