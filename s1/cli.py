@@ -149,9 +149,9 @@ def _budget(args) -> tuple:
 
 
 def cmd_generate(args) -> int:
+    if args.prompt is not None and not args.prompt.strip():
+        raise InputError("the prompt is empty")
     if bool(args.prompt) == bool(args.input):
-        if args.prompt is not None and not args.prompt.strip():
-            raise InputError("the prompt is empty")
         raise InputError("give either a prompt or --input FILE")
     if args.batch_size < 1:
         raise InputError(f"--batch-size must be >= 1, got {args.batch_size}")

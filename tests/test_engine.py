@@ -162,7 +162,7 @@ def test_sampled_ignore_matches_resubmission_distribution():
 
     A model whose first thinking token is a stop with high probability: we compare the distribution
     of the first 4 completion tokens of the in-loop engine with the sampled re-submission algorithm
-    (chi-square, 1200 samples each), and check the test has power against stop-masking."""
+    (chi-square, 600 samples each), and check the test has power against stop-masking."""
     from scipy.stats import chi2_contingency
 
     tok = smol_tokenizer()
@@ -171,8 +171,8 @@ def test_sampled_ignore_matches_resubmission_distribution():
     budget = BudgetConfig(num_ignore=1, max_thinking_tokens=4, answer_prefix=None, max_answer_tokens=2)
     plan = engine.template.plan(tok, budget)
     prompt_ids = tok.encode(engine.render("q"), add_special_tokens=False)
-    n = 1200
-    rs = engine.generate(["q"] * n, budget, SamplingConfig(temperature=1.0, seed=0), batch_size=400)
+    n = 600
+    rs = engine.generate(["q"] * n, budget, SamplingConfig(temperature=1.0, seed=0), batch_size=300)
     ours = Counter(tuple(r.completion_ids[:3]) for r in rs)
     gen = torch.Generator().manual_seed(1)
     ref = Counter(_sampled_oracle(model, prompt_ids, plan, 3, gen) for _ in range(n))
