@@ -15,7 +15,11 @@ if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi >/dev/null 2>&1; then
   exit 0
 fi
 CPU_TORCH="${S1_CPU_TORCH:-torch==2.13.0}"
-if "$PY" -m pip install --no-index "$CPU_TORCH" 2>/dev/null; then
+# a CPU wheel in pip's configured --find-links folder (offline machines): take it, then its
+# dependencies from the usual index
+if "$PY" -m pip install -q --no-index --no-deps "$CPU_TORCH" 2>/dev/null; then
+  "$PY" -m pip install -q "$CPU_TORCH"
   exit 0
 fi
-"$PY" -m pip install "$CPU_TORCH" --index-url https://download.pytorch.org/whl/cpu
+"$PY" -m pip install "$CPU_TORCH" --index-url https://download.pytorch.org/whl/cpu \
+  --extra-index-url https://pypi.org/simple
