@@ -223,22 +223,29 @@ def cmd_demo(args) -> int:
     from .engine import SamplingConfig
 
     engine = _engine(args)
-    settings = [
-        ("small budget: --max-thinking 16", BudgetConfig(max_thinking_tokens=16, max_answer_tokens=48)),
-        ("model decides (no budget)", BudgetConfig(max_thinking_tokens=512, max_answer_tokens=48)),
-        ("large budget: --min-thinking 128 --max-thinking 160",
-         BudgetConfig(max_thinking_tokens=160, min_thinking_tokens=128, max_answer_tokens=48)),
+    settings = [  # (label, budget): the same question, greedy, at three thinking budgets
+        ("no budget: the model decides", BudgetConfig(max_answer_tokens=48)),
+        ("small: --min-thinking 16 --max-thinking 16",
+         BudgetConfig(min_thinking_tokens=16, max_thinking_tokens=16, max_answer_tokens=48)),
+        ("large: --min-thinking 128 --max-thinking 160",
+         BudgetConfig(min_thinking_tokens=128, max_thinking_tokens=160, max_answer_tokens=48)),
     ]
-    c = Console()
-    c.print(f"[bold]model[/bold] {engine.model.config._name_or_path or args.model} · template "
-            f"{engine.template.name} · question: {args.question!r}")
-    t = Table("setting", "thinking tokens", "'Wait' appended", "cut", "answer tokens", "thinking ends with", "answer")
+    c = Console(width=max(Console().width, 110))
+    c.print(f"[bold]s1 budget forcing[/bold] · model {args.model or 'smollm2-135m (embedded)'} · template "
+            f"{engine.template.name}\nquestion: {args.question}\n")
+    t = Table("setting", "thinking tokens", "stops refused ('Wait')", "cut at max", "answer tokens")
+    shown = []
     for name, budget in settings:
         [r] = engine.generate([args.question], budget, SamplingConfig(), system=args.system)
-        tail = r.thinking.strip().replace("\n", " ")[-60:]
         t.add_row(name, str(r.thinking_tokens), str(r.num_ignored), "yes" if r.thinking_cut else "no",
-                  str(r.answer_tokens), f"…{tail}" if tail else "(empty)", r.answer.strip().replace("\n", " ")[:60])
+                  str(r.answer_tokens))
+        shown.append((name, r))
     c.print(t)
+    for name, r in shown:
+        thinking = " ".join(r.thinking.split())
+        thinking = thinking if len(thinking) <= 300 else thinking[:140] + " … " + thinking[-140:]
+        c.print(f"[bold]{name}[/bold]\n  [dim]thinking:[/dim] {thinking or '(none)'}\n"
+                f"  [dim]answer:[/dim] {' '.join(r.answer.split()) or '(none)'}", highlight=False)
     return 0
 
 
