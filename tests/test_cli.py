@@ -101,3 +101,12 @@ def test_embedded_model_jsonl_batch(tmp_path, capsys):
 def test_embedded_budget_beyond_context(capsys):
     rc, _, err = run_cli(capsys, "generate", "hi", "--max-thinking", "9000")
     assert rc == 2 and "beyond the model's context window of 8192" in err
+
+
+def test_demo_shows_both_budgets_with_exact_counts(capsys):
+    rc, out, _ = run_cli(capsys, "demo")
+    assert rc == 0
+    small = next(line for line in out.splitlines() if line.startswith("│ small"))
+    large = next(line for line in out.splitlines() if line.startswith("│ large"))
+    assert [c.strip() for c in small.split("│")][2] == "16"
+    assert 128 <= int([c.strip() for c in large.split("│")][2]) <= 160
