@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,6 +98,7 @@ def embedded_path(name: str = DEFAULT_MODEL) -> Path:
     src = Path(list(spec.submodule_search_locations)[0])
     if not (src / gguf).is_file():
         raise ModelError(f"{src / gguf} is missing; reinstall {package.replace('_', '-')}")
+    print(f"s1: converting the embedded model {name} once to {target} (about 30 s)", file=sys.stderr)
     _convert_gguf(src, gguf, target)
     return target
 
@@ -144,9 +146,9 @@ def load_model(spec: str | None = None, dtype: str | None = None, device: str | 
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    name, path = model_path(spec)
     dev = resolve_device(device)
-    torch_dtype = resolve_dtype(dtype, dev)
+    torch_dtype = resolve_dtype(dtype, dev)  # bad settings fail before any conversion or download
+    name, path = model_path(spec)
     local = Path(path).is_dir()
     if not local and (path.startswith((".", "/", "~")) or path.count("/") > 1):
         raise ModelError(f"model folder {path!r} does not exist")
