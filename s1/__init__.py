@@ -58,12 +58,7 @@ def generate(
                           (extend,) if isinstance(extend, str) else tuple(extend), answer_prefix,
                           max_answer_tokens)
     think = SamplingConfig(temperature, top_p, 0, seed)
-    ans = SamplingConfig(
-        temperature if answer_temperature is None else answer_temperature,
-        top_p if answer_top_p is None else answer_top_p,
-        0,
-        seed if answer_seed is None else answer_seed,
-    )
+    ans = think.for_answer(answer_temperature, answer_top_p, answer_seed)
     items = [prompts] if isinstance(prompts, str) else list(prompts)
     return engine.generate(items, budget, think, ans, batch_size=batch_size, system=system, progress=progress)
 

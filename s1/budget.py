@@ -149,10 +149,6 @@ class RowBudget:
         """Which sampling settings apply to the next sampled token: 'think' or 'answer'."""
         return THINK if self.phase == THINK else ANSWER
 
-    def forced_tokens(self) -> list[int]:
-        """Tokens already decided for the next steps (lets round-based backends send them at once)."""
-        return [t for t, _ in self.queue]
-
     # -- the state machine ----------------------------------------------------------------
     def advance(self, sampled: int | None) -> int:
         """Return the token appended to the sequence at this step.

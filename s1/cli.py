@@ -139,12 +139,7 @@ def _budget(args) -> tuple:
         max_answer_tokens=args.max_answer,
     ).validate()
     think = SamplingConfig(args.temperature, args.top_p, args.top_k, args.seed).validate()
-    answer = SamplingConfig(
-        args.temperature if args.answer_temperature is None else args.answer_temperature,
-        args.top_p if args.answer_top_p is None else args.answer_top_p,
-        args.top_k,
-        args.seed if args.answer_seed is None else args.answer_seed,
-    ).validate()
+    answer = think.for_answer(args.answer_temperature, args.answer_top_p, args.answer_seed).validate()
     return budget, think, answer
 
 

@@ -37,6 +37,16 @@ class SamplingConfig:
             raise BudgetError(f"top_k must be >= 0, got {self.top_k}")
         return self
 
+    def for_answer(self, temperature: float | None = None, top_p: float | None = None,
+                   seed: int | None = None) -> "SamplingConfig":
+        """The answer phase's settings: these, except what is given."""
+        return SamplingConfig(
+            self.temperature if temperature is None else temperature,
+            self.top_p if top_p is None else top_p,
+            self.top_k,
+            self.seed if seed is None else seed,
+        )
+
 
 @dataclass
 class GenerationResult:
@@ -224,10 +234,11 @@ class Engine:
             texts.append(p if raw else self.render(p, system))
         ids = [tok.encode(t, add_special_tokens=False) for t in texts]
         ctx = self.context_length
+        # thinking must fit its maximum, or at least its minimum when unbounded (the row cuts at the window)
+        thinking_need = budget.max_thinking_tokens if budget.max_thinking_tokens is not None \
+            else budget.min_thinking_tokens
         for i, p in enumerate(ids):
-            need = len(p) + (budget.min_thinking_tokens or 0) + plan.reserved_after_thinking()
-            if budget.max_thinking_tokens is not None:
-                need = len(p) + budget.max_thinking_tokens + plan.reserved_after_thinking()
+            need = len(p) + thinking_need + plan.reserved_after_thinking()
             if ctx and need > ctx:
                 raise BudgetError(
                     f"prompt {i + 1}: {len(p)} prompt tokens + thinking budget + "

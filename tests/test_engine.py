@@ -161,7 +161,7 @@ def test_sampled_ignore_matches_resubmission_distribution():
     """Replacing a sampled stop keeps the model's distribution; masking the stop does not.
 
     A model whose first thinking token is a stop with high probability: we compare the distribution
-    of the first 4 completion tokens of the in-loop engine with the sampled re-submission algorithm
+    of the first 3 completion tokens of the in-loop engine with the sampled re-submission algorithm
     (chi-square, 600 samples each), and check the test has power against stop-masking."""
     from scipy.stats import chi2_contingency
 
