@@ -9,66 +9,12 @@ independently, and a finished row is dropped from the batch and its KV cache at 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
 from typing import Callable, Protocol, Sequence
 
 import torch
 
-from .budget import BudgetConfig, BudgetError, RowBudget
+from .generation import Backend, GenerationResult, Prepared, SamplingConfig  # noqa: F401 (re-exported)
 from .templates import ThinkingTemplate
-
-
-@dataclass(frozen=True)
-class SamplingConfig:
-    """Sampling of one phase. temperature 0 is greedy. seed s gives row i the seed s + i, so a
-    row's output does not depend on the batch it ran in."""
-
-    temperature: float = 0.0
-    top_p: float = 1.0
-    top_k: int = 0
-    seed: int | None = None
-
-    def validate(self) -> "SamplingConfig":
-        if self.temperature < 0:
-            raise BudgetError(f"temperature must be >= 0, got {self.temperature}")
-        if not 0 < self.top_p <= 1:
-            raise BudgetError(f"top_p must be in (0, 1], got {self.top_p}")
-        if self.top_k < 0:
-            raise BudgetError(f"top_k must be >= 0, got {self.top_k}")
-        return self
-
-    def for_answer(self, temperature: float | None = None, top_p: float | None = None,
-                   seed: int | None = None) -> "SamplingConfig":
-        """The answer phase's settings: these, except what is given."""
-        return SamplingConfig(
-            self.temperature if temperature is None else temperature,
-            self.top_p if top_p is None else top_p,
-            self.top_k,
-            self.seed if seed is None else seed,
-        )
-
-
-@dataclass
-class GenerationResult:
-    prompt: str
-    thinking: str
-    answer: str
-    thinking_tokens: int
-    answer_tokens: int
-    prompt_tokens: int
-    num_ignored: int  # attempts to end thinking that were refused ("Wait" appended)
-    thinking_cut: bool  # thinking was cut at the maximum (or at the context window)
-    thinking_end: str  # stop | eos | max_thinking | context
-    finish_reason: str  # stop (end of turn) | length (max answer tokens)
-    events: list[dict] = field(default_factory=list)
-    thinking_steps: int | None = None  # paragraphs written, under step-conditional control
-    completion_ids: list[int] = field(default_factory=list, repr=False)
-
-    def to_dict(self, ids: bool = False) -> dict:
-        d = asdict(self)
-        if not ids:
-            d.pop("completion_ids")
-        return d
 
 
 class Row(Protocol):
@@ -259,8 +205,10 @@ def decode(
     return outputs
 
 
-class Engine:
-    """In-process budget-forced generation for a transformers causal LM."""
+class Engine(Backend):
+    """In-process budget-forced generation for a transformers causal LM (the `transformers` backend)."""
+
+    name = "transformers"
 
     def __init__(self, model, tokenizer, template: ThinkingTemplate, context_length: int | None = None):
         self.model = model
@@ -268,81 +216,15 @@ class Engine:
         self.template = template
         self.context_length = context_length or getattr(model.config, "max_position_embeddings", None)
 
-    def render(self, question: str, system: str | None = None) -> str:
-        return self.template.render_prompt(self.tokenizer, question, system)
-
-    def generate(
-        self,
-        prompts: Sequence[str],
-        budget: BudgetConfig = BudgetConfig(),
-        thinking: SamplingConfig = SamplingConfig(),
-        answer: SamplingConfig | None = None,
-        batch_size: int = 16,
-        system: str | None = None,
-        raw: bool = False,
-        progress: Callable[[int], None] | None = None,
-        seeds: Sequence[int] | None = None,
-    ) -> list[GenerationResult]:
-        """Generate for every prompt; results come back in input order.
-
-        raw=True: prompts are already rendered (they end where thinking starts).
-        seeds: per-prompt sampling seeds (default: the configured seed + the prompt's index).
-        """
-        grid = self.generate_grid(prompts, [budget], thinking, answer, batch_size, system, raw, progress, seeds)
-        return [g[0] for g in grid]
-
-    def generate_grid(
-        self,
-        prompts: Sequence[str],
-        budgets: Sequence[BudgetConfig],
-        thinking: SamplingConfig = SamplingConfig(),
-        answer: SamplingConfig | None = None,
-        batch_size: int = 16,
-        system: str | None = None,
-        raw: bool = False,
-        progress: Callable[[int], None] | None = None,
-        seeds: Sequence[int] | None = None,
-        share: bool = True,
-        stats: dict | None = None,
-    ) -> list[list[GenerationResult]]:
-        """Every prompt under every budget: `result[i][j]` is prompt i with budgets[j].
-
-        share=True runs the largest budget once per prompt and lets the others ride along as
+    def _run(self, prep: Prepared, batch_size: int, progress, share: bool, stats: dict | None
+             ) -> list[list[GenerationResult]]:
+        """share=True runs the largest budget once per prompt and lets the others ride along as
         shadows that fork only where they differ (see `decode`); the results are those of
         separate runs (same seeds), at the cost of the longest run plus the forked tails.
-        `batch_size` counts prompts; forks add rows to a batch while they run.
+        Forks add rows to a batch while they run.
         """
-        answer = answer or thinking
-        thinking.validate(), answer.validate()
-        if batch_size < 1:
-            raise BudgetError(f"batch size must be >= 1, got {batch_size}")
-        if not budgets:
-            raise BudgetError("no budget to run")
-        plans = [self.template.plan(self.tokenizer, b) for b in budgets]
-        tok = self.tokenizer
-        texts = []
-        for i, p in enumerate(prompts):
-            if not isinstance(p, str) or not p.strip():
-                raise BudgetError(f"prompt {i + 1} is empty")
-            texts.append(p if raw else self.render(p, system))
-        ids = [tok.encode(t, add_special_tokens=False) for t in texts]
-        if seeds is None:
-            seeds = [(thinking.seed or 0) + i for i in range(len(ids))]
-        elif len(seeds) != len(ids):
-            raise BudgetError(f"{len(seeds)} seeds for {len(ids)} prompts")
-        ctx = self.context_length
-        for budget, plan in zip(budgets, plans):
-            # thinking must fit its maximum, or at least its minimum when unbounded (the row cuts at the window)
-            need_think = budget.max_thinking_tokens if budget.max_thinking_tokens is not None \
-                else budget.min_thinking_tokens
-            for i, p in enumerate(ids):
-                need = len(p) + need_think + plan.reserved_after_thinking()
-                if ctx and need > ctx:
-                    raise BudgetError(
-                        f"prompt {i + 1}: {len(p)} prompt tokens + thinking budget + "
-                        f"{plan.reserved_after_thinking()} for delimiter and answer = {need} tokens, "
-                        f"beyond the model's context window of {ctx}"
-                    )
+        budgets, ids = prep.budgets, prep.ids
+        thinking, answer = prep.thinking, prep.answer
         if share:  # the largest budget leads: its run contains every smaller one up to their cut points
             lead = max(range(len(budgets)), key=lambda j: (
                 float("inf") if budgets[j].max_thinking_tokens is None else budgets[j].max_thinking_tokens,
@@ -351,6 +233,7 @@ class Engine:
         else:
             groups = [[j] for j in range(len(budgets))]
         device = next(self.model.parameters()).device
+        tok = self.tokenizer
         pad = tok.pad_token_id if tok.pad_token_id is not None else 0
         order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))  # similar lengths share a batch
         results: list[list[GenerationResult | None]] = [[None] * len(budgets) for _ in ids]
@@ -362,11 +245,9 @@ class Engine:
                 # (prompt, budget) of every row: the leading budget's rows first, then one shadow row per
                 # other budget and prompt, riding along with the lead row of the same prompt
                 members = [(i, j) for j in group for i in chunk]
-                rows = [RowBudget(plans[j], room=(ctx - len(ids[i])) if ctx else None) for i, j in members]
-                # a row's answer seed keeps its offset from the thinking seed (--answer-seed moves both)
+                rows = [prep.row(i, j, self.context_length) for i, j in members]
                 gens = {
-                    ph: [_generator(cfg, seeds[i] - (thinking.seed or 0) + (cfg.seed or 0), device)
-                         for i in chunk]
+                    ph: [_generator(cfg, prep.phase_seed(i, cfg), device) for i in chunk]
                     for ph, cfg in (("think", thinking), ("answer", answer))
                 }
                 outs = decode(
@@ -374,26 +255,8 @@ class Engine:
                     pad_id=pad, on_done=on_done, shadows=[(p % n, r) for p, r in enumerate(rows[n:])], stats=stats,
                 )
                 for (i, j), r, out in zip(members, rows, outs):
-                    results[i][j] = self._result(prompts[i], len(ids[i]), r, out)
+                    results[i][j] = self.result(prep.prompts[i], len(ids[i]), r, out)
         return results  # type: ignore[return-value]
-
-    def _result(self, prompt: str, n_prompt: int, row: RowBudget, out: list[int]) -> GenerationResult:
-        dec = self.tokenizer.decode
-        return GenerationResult(
-            prompt=prompt,
-            thinking=dec(row.thinking),
-            answer=dec(row.answer),
-            thinking_tokens=len(row.thinking),
-            answer_tokens=len(row.answer),
-            prompt_tokens=n_prompt,
-            num_ignored=row.num_ignored,
-            thinking_cut=row.cut,
-            thinking_end=row.thinking_end or "",
-            finish_reason=row.finish_reason or "",
-            events=[e.as_dict() for e in row.events],
-            thinking_steps=row.steps if row.plan.budget.max_steps is not None else None,
-            completion_ids=list(out),
-        )
 
 
 def _generator(cfg: SamplingConfig, seed: int, device) -> torch.Generator | None:
