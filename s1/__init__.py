@@ -13,20 +13,22 @@ from .budget import BudgetConfig, BudgetError, RowBudget
 from .templates import TEMPLATES, ThinkingTemplate, get_template
 
 if TYPE_CHECKING:
-    from .engine import Engine, GenerationResult, SamplingConfig
+    from .engine import Engine
+    from .generation import Backend, GenerationResult, SamplingConfig
 
 __version__ = "0.1.0"
 
 _LOADED: dict[tuple, "Engine"] = {}
-_ENGINE_NAMES = ("Engine", "GenerationResult", "SamplingConfig")
+_LAZY = {"Engine": "engine", "Backend": "generation", "GenerationResult": "generation",
+         "SamplingConfig": "generation"}
 
 
 def __getattr__(name: str):
     # the engine pulls in torch (~2 s): only code that generates pays for it, not `s1 curate`, `s1 report` ...
-    if name in _ENGINE_NAMES:
-        from . import engine
+    if name in _LAZY:
+        import importlib
 
-        return getattr(engine, name)
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module 's1' has no attribute {name!r}")
 
 
@@ -47,7 +49,7 @@ def load(model: str | None = None, template: str | ThinkingTemplate | None = "au
 
 def generate(
     prompts: str | list[str],
-    model: str | Engine | None = None,
+    model: str | Backend | None = None,
     *,
     max_thinking_tokens: int | None = None,
     min_thinking_tokens: int = 0,
@@ -68,9 +70,9 @@ def generate(
     progress=None,
 ) -> list[GenerationResult]:
     """Budget-forced generation. Returns one GenerationResult per prompt (a list even for one)."""
-    from .engine import Engine, SamplingConfig
+    from .generation import Backend, SamplingConfig
 
-    engine = model if isinstance(model, Engine) else load(model, template, dtype)
+    engine = model if isinstance(model, Backend) else load(model, template, dtype)
     budget = BudgetConfig(max_thinking_tokens, min_thinking_tokens, num_ignore,
                           (extend,) if isinstance(extend, str) else tuple(extend), answer_prefix,
                           max_answer_tokens)
@@ -80,5 +82,5 @@ def generate(
     return engine.generate(items, budget, think, ans, batch_size=batch_size, system=system, progress=progress)
 
 
-__all__ = ["BudgetConfig", "BudgetError", "Engine", "GenerationResult", "RowBudget", "SamplingConfig",
+__all__ = ["Backend", "BudgetConfig", "BudgetError", "Engine", "GenerationResult", "RowBudget", "SamplingConfig",
            "TEMPLATES", "ThinkingTemplate", "generate", "get_template", "load"]

@@ -185,10 +185,21 @@ def _parser() -> argparse.ArgumentParser:
 
     _curate_parser(sub)
 
-    d = sub.add_parser("demo", help="budget forcing on the embedded model: one question, several budgets",
-                       description="Shows the same question at a small and a large thinking budget.")
+    d = sub.add_parser(
+        "demo", help="the whole s1 pipeline in miniature: curate, train, budget-forced eval, report",
+        description="Runs a recipe (public s1 commands, one stage each) into a run folder, then writes "
+                    "DIR/report/summary.md with the plots. Run it again to resume: finished stages are skipped.",
+        epilog=EPILOG_DEMO, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    d.add_argument("--out", default="demo-run", metavar="DIR", help="run folder (default demo-run)")
+    d.add_argument("--recipe", metavar="FILE", help="recipe YAML (default: recipes/demo.yaml)")
+    d.add_argument("--tiny", action="store_true", help="the recipe's tiny settings (a CI-sized run)")
+    d.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="change a recipe variable")
+    d.add_argument("--dry-run", action="store_true", help="print the stages' commands and exit")
+    d.add_argument("--quick", action="store_true",
+                   help="only show budget forcing on one question at three budgets (seconds, no training)")
     _model_args(d)
-    d.add_argument("--question", default="How many r are in the word raspberry?")
+    d.add_argument("--question", default="How many r are in the word raspberry?", help="the question of --quick")
     d.set_defaults(func=cmd_demo)
     return p
 
@@ -203,17 +214,60 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     m.add_argument("--system", help="system prompt")
     m.add_argument("--dtype", default="auto", help="auto (bf16 where supported), bfloat16, float16, float32")
     m.add_argument("--device", default="auto", help="auto (cuda when present), cpu, cuda, cuda:1 ...")
+    k = p.add_argument_group("backend (where the model runs; budget forcing is the same on each)")
+    k.add_argument("--backend", default="transformers", choices=("transformers", "vllm", "openai"),
+                   help="transformers: in-process (default); vllm: vLLM's offline engine; "
+                        "openai: any OpenAI-compatible server (vLLM, SGLang, llama.cpp, s1 serve)")
+    k.add_argument("--base-url", metavar="URL", help="openai: the server, e.g. http://localhost:8000/v1 "
+                                                     "(API key from $OPENAI_API_KEY)")
+    k.add_argument("--served-model", metavar="NAME",
+                   help="openai: model name the server knows (default: the server's only model)")
+    k.add_argument("--tokenizer", metavar="SPEC", help="openai: tokenizer of the served model (default: --model)")
+    k.add_argument("--tensor-parallel", type=int, default=1, metavar="N", help="vllm: GPUs per model (default 1)")
+    k.add_argument("--gpu-memory-utilization", type=float, metavar="F", help="vllm: fraction of GPU memory")
+    k.add_argument("--max-model-len", type=int, metavar="N", help="vllm: context length to allocate")
+
+
+def _backend_options(args) -> dict:
+    """The --backend flags that apply to the chosen backend; a flag for another backend is an error."""
+    given = {"--base-url": args.base_url, "--served-model": args.served_model, "--tokenizer": args.tokenizer,
+             "--tensor-parallel": None if args.tensor_parallel == 1 else args.tensor_parallel,
+             "--gpu-memory-utilization": args.gpu_memory_utilization, "--max-model-len": args.max_model_len}
+    own = {"openai": ("--base-url", "--served-model", "--tokenizer"),
+           "vllm": ("--tensor-parallel", "--gpu-memory-utilization", "--max-model-len")}.get(args.backend, ())
+    stray = [k for k, v in given.items() if v is not None and k not in own]
+    if stray:
+        raise InputError(f"{', '.join(stray)}: not an option of --backend {args.backend}")
+    if args.backend == "openai":
+        if not args.base_url:
+            raise InputError("--backend openai needs --base-url (e.g. http://localhost:8000/v1)")
+        return {"base_url": args.base_url, "served_model": args.served_model, "tokenizer": args.tokenizer}
+    if args.backend == "vllm":
+        opts = {"tensor_parallel_size": args.tensor_parallel, "gpu_memory_utilization": args.gpu_memory_utilization,
+                "max_model_len": args.max_model_len}
+        return {k: v for k, v in opts.items() if v is not None}
+    return {}
 
 
 def _engine(args):
+    """The backend the model flags ask for (the in-process engine by default)."""
     from transformers.utils import logging as hf_logging
 
-    from . import load
+    from .backends import load_backend
 
     _check_template_name(args.template)
+    opts = _backend_options(args)
     hf_logging.disable_progress_bar()  # loading bars and warnings would drown the results
     hf_logging.set_verbosity_error()
-    return load(args.model, args.template, args.dtype, args.device, args.think_start, args.think_end)
+    backend = args.backend
+    if backend == "transformers":
+        return load_backend(backend, args.model, template=args.template, dtype=args.dtype, device=args.device,
+                            think_start=args.think_start, think_end=args.think_end)
+    if args.device not in (None, "auto"):
+        raise InputError(f"--device does not apply to --backend {backend}")
+    return load_backend(backend, args.model, template=args.template,
+                        dtype=None if args.dtype == "auto" or backend == "openai" else args.dtype,
+                        think_start=args.think_start, think_end=args.think_end, **opts)
 
 
 def _check_template_name(spec: str) -> None:
@@ -251,7 +305,7 @@ def read_prompts(path: str) -> list[dict]:
 
 
 def _budget(args) -> tuple:
-    from .engine import SamplingConfig
+    from .generation import SamplingConfig
 
     budget = BudgetConfig(
         max_thinking_tokens=args.max_thinking,
@@ -326,11 +380,22 @@ def _show(r) -> None:
     c.print(f"thinking ended: {end} · stops ignored: {r.num_ignored} · finish: {r.finish_reason}")
 
 
+EPILOG_DEMO = """examples:
+  s1 demo                                    # the full miniature pipeline into demo-run/ (~15 min, 2 cores)
+  s1 demo --dry-run                          # its commands, to copy and scale up
+  s1 demo --recipe recipes/s1-32b.yaml --out runs/s1-32b --dry-run     # the full-size recipe
+  s1 demo --set task=letters:n=40,seed=5     # change a recipe variable
+  s1 demo --quick                            # budget forcing on one question, no training
+"""
+
+
 def cmd_demo(args) -> int:
+    if not args.quick:
+        return _demo_pipeline(args)
     from rich.console import Console
     from rich.table import Table
 
-    from .engine import SamplingConfig
+    from .generation import SamplingConfig
 
     engine = _engine(args)
     settings = [  # (label, budget): the same question, greedy, at three thinking budgets
@@ -356,6 +421,29 @@ def cmd_demo(args) -> int:
         thinking = thinking if len(thinking) <= 300 else thinking[:140] + " … " + thinking[-140:]
         c.print(f"[bold]{name}[/bold]\n  [dim]thinking:[/dim] {thinking or '(none)'}\n"
                 f"  [dim]answer:[/dim] {' '.join(r.answer.split()) or '(none)'}", highlight=False)
+    return 0
+
+
+def _demo_pipeline(args) -> int:
+    from .demo import DemoError, load_recipe, run_recipe
+
+    recipe = args.recipe or str(Path(__file__).resolve().parent.parent / "recipes" / "demo.yaml")
+    if not args.recipe and not Path(recipe).is_file():
+        raise InputError(f"the default recipe is not at {recipe} (an installed copy of s1): pass --recipe FILE")
+    sets = {}
+    for item in args.set:
+        key, sep, val = item.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"--set {item!r}: expected NAME=VALUE")
+        sets[key.strip()] = val.strip()
+    if args.model:
+        sets.setdefault("model", args.model)
+    try:
+        r = load_recipe(recipe, args.out, tiny=args.tiny, overrides=sets)
+        run_recipe(r, log=print if args.dry_run else lambda m: print(m, file=sys.stderr, flush=True),
+                   dry_run=args.dry_run)  # --dry-run: the commands on stdout, to pipe or save
+    except DemoError as e:
+        raise InputError(str(e)) from None
     return 0
 
 
@@ -407,7 +495,7 @@ def cmd_eval(args) -> int:
         raise InputError(f"--batch-size must be >= 1, got {args.batch_size}")
     _check_template_name(args.template)
     cfg = EvalConfig(
-        model=args.model, task=args.task, data=args.data, fields=_fields(args.field), limit=args.limit,
+        model=args.model, backend=args.backend, task=args.task, data=args.data, fields=_fields(args.field), limit=args.limit,
         methods=tuple(m.strip() for m in args.method.split(",") if m.strip()),
         max_thinking=_int_list(args.max_thinking, "--max-thinking", allow_none=True),
         num_ignore=_int_list(args.num_ignore, "--num-ignore"), min_thinking=args.min_thinking,
@@ -423,8 +511,11 @@ def cmd_eval(args) -> int:
 
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_error()
+    opts = _backend_options(args)
+    if args.backend != "transformers" and args.device not in (None, "auto"):
+        raise InputError(f"--device does not apply to --backend {args.backend}")
     evaluate(cfg, args.out, batch_size=args.batch_size, device=None if args.device == "auto" else args.device,
-             progress=sys.stderr.isatty())
+             progress=sys.stderr.isatty(), backend_options=opts)
     text, files = report([args.out])
     print(text)
     print(f"written: {', '.join(str(f) for f in files)}", file=sys.stderr)

@@ -26,7 +26,7 @@ from .files import write_text_atomic
 from .metrics import RunPoint, majority_vote, pass_at_k, scaling_metrics
 
 if TYPE_CHECKING:
-    from .engine import Engine, GenerationResult
+    from .generation import Backend as Engine, GenerationResult
 
 SAMPLES_FILE, CONFIG_FILE, SUMMARY_FILE = "samples.jsonl", "config.json", "summary.json"
 
@@ -40,6 +40,7 @@ class EvalConfig:
     """Everything that decides the results of a run (saved as config.json; a resumed run must match)."""
 
     model: str | None = None  # None: the embedded SmolLM2-135M-Instruct
+    backend: str = "transformers"  # transformers | vllm | openai (numerics differ: part of the identity)
     task: str = "arith"
     data: str | None = None  # local file instead of the Hub
     fields: dict[str, str] | None = None  # field mapping for --data
@@ -184,7 +185,7 @@ class Runner:
     def __init__(self, cfg: EvalConfig, engine: Engine, questions, judge=None, batch_size: int = 16):
         self.cfg, self.engine, self.questions = cfg, engine, questions
         self.judge, self.batch_size = judge, batch_size
-        from .engine import SamplingConfig
+        from .generation import SamplingConfig
 
         self.thinking = SamplingConfig(cfg.temperature, cfg.top_p, cfg.top_k, cfg.seed).validate()
 
@@ -208,7 +209,7 @@ class Runner:
         same run with any of those limits). Budgets left without a fitting try fall back to the
         first try cut at the budget (forcing), marked fit=False."""
         cfg = self.cfg
-        from .engine import SamplingConfig
+        from .generation import SamplingConfig
 
         temp = SamplingConfig(cfg.rejection_temperature, cfg.top_p, cfg.top_k, cfg.seed).validate()
         caps = [p.budget.max_thinking_tokens for p in group.points]
@@ -274,9 +275,10 @@ def plan_units(cfg: EvalConfig, questions) -> list[list[Unit]]:
 
 def evaluate(cfg: EvalConfig, out: str | Path, engine: Engine | None = None, batch_size: int = 16,
              overwrite: bool = False, device: str | None = None, judge_api_key: str | None = None,
-             progress: bool = False, stop_after: int | None = None) -> dict:
+             progress: bool = False, stop_after: int | None = None, backend_options: dict | None = None) -> dict:
     """Run (or resume) an evaluation into `out`; returns the summary. `stop_after`: stop after that
-    many batches (for tests and to split long runs)."""
+    many batches (for tests and to split long runs). `backend_options`: how to reach the backend
+    (base_url, tensor_parallel_size ...); not part of the run's identity."""
     from .tasks import get_task
 
     cfg.validate()
@@ -296,9 +298,15 @@ def evaluate(cfg: EvalConfig, out: str | Path, engine: Engine | None = None, bat
         judge.check()  # an unreachable judge fails now, not after an hour of generation
     records = open_run(out, identity, overwrite)
     if engine is None:
-        from . import load
+        from .backends import load_backend
 
-        engine = load(cfg.model, cfg.template, cfg.dtype, device, cfg.think_start, cfg.think_end)
+        if cfg.backend == "transformers":
+            engine = load_backend("transformers", cfg.model, template=cfg.template, dtype=cfg.dtype, device=device,
+                                  think_start=cfg.think_start, think_end=cfg.think_end)
+        else:
+            engine = load_backend(cfg.backend, cfg.model, template=cfg.template,
+                                  dtype=None if cfg.backend == "openai" else cfg.dtype, think_start=cfg.think_start,
+                                  think_end=cfg.think_end, **(backend_options or {}))
     if records is None:
         start_run(out, identity)
         records = []

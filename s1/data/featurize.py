@@ -217,7 +217,7 @@ def _solve(solver: _Solver, rows: list[dict], idx: list[int], budget: int, answe
     """row index -> (answer text, error) for the rows `idx`: batched, and row by row when a batch fails,
     so one bad row (a prompt beyond the context window) does not take its batch down with it."""
     from ..budget import BudgetConfig
-    from ..engine import SamplingConfig
+    from ..generation import SamplingConfig
 
     cfg = BudgetConfig(max_thinking_tokens=budget, max_answer_tokens=answer_tokens)
     greedy = SamplingConfig(temperature=0.0)
