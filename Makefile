@@ -1,4 +1,5 @@
-# make demo: virtual environment + install + a budget-forcing demonstration on the embedded model
+# make demo: virtual environment + install + the whole s1 pipeline in miniature (recipes/demo.yaml, ~15 min on
+#            2 CPU cores): curate -> train -> budget-forced evaluation -> demo-run/report/summary.md
 # make test: the test suite (what CI runs)
 PY ?= python3
 VENV ?= .venv
@@ -19,7 +20,7 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml scripts/install_torch.sh
 install: $(VENV)/.installed
 
 demo: install
-	$(BIN)/s1 demo
+	$(BIN)/s1 demo --out demo-run
 
 test: install
 	$(BIN)/python -m pytest -q tests; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
