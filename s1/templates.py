@@ -45,6 +45,10 @@ class ThinkingTemplate:
         messages = ([{"role": "system", "content": system}] if system else []) + [
             {"role": "user", "content": question}
         ]
+        return self.render_messages(tokenizer, messages)
+
+    def render_messages(self, tokenizer, messages: list[dict]) -> str:
+        """A chat (system / user / assistant turns) with the assistant turn opened and thinking started."""
         if getattr(tokenizer, "chat_template", None):
             text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         else:  # no chat template: plain ChatML, which the s1 format is built on

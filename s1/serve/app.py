@@ -1,0 +1,411 @@
+"""`s1 serve`: an OpenAI-compatible HTTP server with thinking budgets.
+
+Routes: GET /v1/models, POST /v1/chat/completions, POST /v1/completions (streaming with SSE or
+not, n > 1, stop sequences, usage with reasoning tokens). Chat responses carry the thinking in
+`reasoning_content` and the answer in `content`. A completions request without `thinking` /
+`reasoning_effort` is a plain completion of the prompt (so `s1 serve` is itself a server the
+`openai` backend can drive); with them, the prompt is taken as rendered up to where thinking starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import random
+import time
+import uuid
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ..budget import BudgetError, RowBudget
+from .protocol import GenRequest, Limits, RequestError, parse
+from .service import PlainRow, ServiceError
+
+
+@dataclass
+class ServeSettings:
+    model_name: str
+    api_key: str | None = None
+    max_body_bytes: int = 1 << 20
+    max_concurrent: int = 64
+    limits: Limits = field(default_factory=Limits)
+
+
+def _error(message: str, status: int = 400, kind: str = "invalid_request_error", param: str | None = None,
+           code: str | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"message": message, "type": kind, "param": param, "code": code}}, status)
+
+
+class TextStream:
+    """Incremental detokenization of a token stream, holding back text that may begin a stop string.
+
+    `push(token)` returns the new text that is safe to show; `stopped` turns True when a stop string
+    appears (the text is cut before it); `flush()` returns what was held back at the end.
+    """
+
+    def __init__(self, tokenizer, stops: list[str] = ()):
+        self.tok, self.stops = tokenizer, list(stops)
+        self.ids: list[int] = []
+        self._prefix = self._read = 0  # decode window: ids[_prefix:_read] is already text
+        self.text = ""  # all decoded text so far
+        self.sent = 0  # characters of `text` already returned
+        self.stopped = False
+
+    def push(self, token: int) -> str:
+        if self.stopped:
+            return ""
+        self.ids.append(token)
+        before = self.tok.decode(self.ids[self._prefix:self._read])
+        now = self.tok.decode(self.ids[self._prefix:])
+        if len(now) <= len(before) or now.endswith("\ufffd"):
+            return ""  # an incomplete character: wait for the next token
+        self.text += now[len(before):]
+        self._prefix, self._read = self._read, len(self.ids)
+        return self._release(final=False)
+
+    def flush(self) -> str:
+        return "" if self.stopped else self._release(final=True)
+
+    def _release(self, final: bool) -> str:
+        if self.stops:
+            start = max(0, self.sent - max(len(s) for s in self.stops))
+            hits = [i for i in (self.text.find(s, start) for s in self.stops) if i >= 0]
+            if hits:
+                self.text, self.stopped = self.text[:min(hits)], True
+                final = True
+        end = len(self.text)
+        if not final and self.stops:  # keep back a tail that could still grow into a stop string
+            for s in self.stops:
+                for k in range(min(len(s) - 1, end - self.sent), 0, -1):
+                    if self.text.endswith(s[:k]):
+                        end = min(end, len(self.text) - k)
+                        break
+        out = self.text[self.sent:end]
+        self.sent = end
+        return out
+
+
+class Choice:
+    """One choice of a request: its row, its text streams and counts."""
+
+    def __init__(self, index: int, ids: list[int], row, tokenizer, req: GenRequest, chat: bool, hidden=frozenset()):
+        self.index, self.ids, self.row, self.chat, self.hidden = index, ids, row, chat, hidden
+        self.think = TextStream(tokenizer)
+        self.body = TextStream(tokenizer, req.stops)  # chat: the answer; completions: the whole continuation
+        self.out: list[int] = []
+        self.thinking_tokens = 0
+        self.finish: str | None = None
+        self.events: list[tuple[str, str, list[int]]] = []  # (field, text, token ids) deltas not yet sent
+
+    def on_token(self, tok: int, part: str) -> None:
+        if self.body.stopped or (part == "answer" and tok in self.hidden):
+            return  # past a stop string, or the end of turn that closed the answer
+        self.out.append(tok)
+        if part == "think":
+            self.thinking_tokens += 1
+        if self.chat:
+            if part == "think":
+                self._add("reasoning_content", self.think.push(tok), tok)
+            elif part == "answer":
+                self._add("content", self.body.push(tok), tok)
+        else:
+            self._add("text", self.body.push(tok), tok)
+
+    def _add(self, name: str, text: str, tok: int) -> None:
+        if self.events and self.events[-1][0] == name:
+            _, t, ids = self.events[-1]
+            self.events[-1] = (name, t + text, ids + [tok])
+        else:
+            self.events.append((name, text, [tok]))
+
+    def close(self) -> None:
+        """The row ended (or a stop string cut it): flush held text and settle the finish reason."""
+        if self.chat:
+            rest = self.think.flush()
+            if rest:
+                self.events.append(("reasoning_content", rest, []))
+        rest = self.body.flush()
+        if rest:
+            self.events.append(("content" if self.chat else "text", rest, []))
+        self.finish = "stop" if self.body.stopped else (self.row.finish_reason or "stop")
+
+    def info(self) -> dict:
+        r = self.row
+        if isinstance(r, RowBudget):
+            return {"thinking_tokens": len(r.thinking), "answer_tokens": len(r.answer), "num_ignored": r.num_ignored,
+                    "thinking_cut": r.cut, "thinking_end": r.thinking_end}
+        return {"completion_tokens": len(self.out)}
+
+
+class Server:
+    def __init__(self, service, settings: ServeSettings):
+        self.service, self.settings = service, settings
+        self.tok, self.template = service.tokenizer, service.template
+        self.active = 0
+        self.created = int(time.time())
+
+    # -- request intake ---------------------------------------------------------------------
+    def check_auth(self, request: Request) -> None:
+        key = self.settings.api_key
+        if not key:
+            return
+        given = request.headers.get("authorization", "")
+        token = given[7:] if given.lower().startswith("bearer ") else ""
+        if not hmac.compare_digest(token.encode(), key.encode()):
+            raise RequestError("invalid API key (send Authorization: Bearer KEY)", status=401,
+                               kind="authentication_error")
+
+    async def read_json(self, request: Request):
+        limit = self.settings.max_body_bytes
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > limit:
+            raise RequestError(f"request body larger than {limit} bytes", status=413)
+        data = bytearray()
+        async for chunk in request.stream():
+            data += chunk
+            if len(data) > limit:
+                raise RequestError(f"request body larger than {limit} bytes", status=413)
+        try:
+            return json.loads(data)
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise RequestError(f"malformed JSON: {e}") from None
+
+    def prompt_ids(self, req: GenRequest) -> list[list[int]]:
+        out = []
+        vocab = len(self.tok)
+        for p in req.prompts:
+            if req.kind == "chat":
+                ids = self.tok.encode(self.template.render_messages(self.tok, p), add_special_tokens=False)
+            elif isinstance(p, str):
+                ids = self.tok.encode(p, add_special_tokens=False)
+            else:
+                if max(p) >= vocab:
+                    raise RequestError(f"token id {max(p)} is outside the vocabulary ({vocab})", "prompt")
+                ids = list(p)
+            cap = self.settings.limits.max_prompt_tokens
+            if cap is not None and len(ids) > cap:
+                raise RequestError(f"the prompt has {len(ids)} tokens; this server accepts at most {cap}", "prompt")
+            out.append(ids)
+        return out
+
+    def rows(self, req: GenRequest, ids: list[int]):
+        ctx = self.service.context_length
+        if req.budget is None:
+            room = (ctx - len(ids)) if ctx else None
+            if room is not None and room < 1:
+                raise RequestError(f"the prompt ({len(ids)} tokens) fills the context window ({ctx})", "prompt")
+            if req.max_tokens_given and room is not None and req.max_tokens > room:
+                raise RequestError(f"prompt ({len(ids)}) + max_tokens ({req.max_tokens}) exceeds the context "
+                                   f"window ({ctx})", "max_tokens")
+            n = req.max_tokens if room is None else min(req.max_tokens, room)
+            stops = set(req.stop_token_ids) | set(self.template.eot_ids(self.tok))
+            return lambda: PlainRow(stops, n)
+        try:
+            plan = self.template.plan(self.tok, req.budget)
+        except BudgetError as e:
+            raise RequestError(f"bad thinking budget: {e}", "thinking") from None
+        b = req.budget
+        need = len(ids) + (b.max_thinking_tokens if b.max_thinking_tokens is not None else b.min_thinking_tokens) \
+            + plan.reserved_after_thinking()
+        if ctx and need > ctx:
+            raise RequestError(f"prompt ({len(ids)} tokens) + thinking budget + {plan.reserved_after_thinking()} for "
+                               f"delimiter and answer = {need} tokens, beyond the context window of {ctx}", "thinking")
+        return lambda: RowBudget(plan, room=(ctx - len(ids)) if ctx else None)
+
+    # -- generation --------------------------------------------------------------------------
+    async def handle(self, request: Request, kind: str):
+        self.check_auth(request)
+        body = await self.read_json(request)
+        req = parse(body, kind, self.settings.limits)
+        if req.model is not None and req.model != self.settings.model_name:
+            raise RequestError(f"model '{req.model}' is not served here (this server has "
+                               f"'{self.settings.model_name}')", "model", status=404, kind="not_found_error")
+        all_ids = self.prompt_ids(req)
+        makers = [self.rows(req, ids) for ids in all_ids]
+        if self.active >= self.settings.max_concurrent:
+            raise RequestError(f"too many requests in flight (limit {self.settings.max_concurrent}); retry later",
+                               status=429, kind="rate_limit_error")
+        base = req.seed if req.seed is not None else random.randrange(2**31)
+        hidden = self.template.eot_ids(self.tok)
+        choices = [Choice(pi * req.n + k, ids, make(), self.tok, req, kind == "chat", hidden)
+                   for pi, (ids, make) in enumerate(zip(all_ids, makers)) for k in range(req.n)]
+        self.active += 1
+        rid = ("chatcmpl-" if kind == "chat" else "cmpl-") + uuid.uuid4().hex[:24]
+        if req.stream:
+            return StreamingResponse(self._stream(request, req, rid, choices, base, all_ids),
+                                     media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+        try:
+            await self._run_all(request, req, choices, base)
+        finally:
+            self.active -= 1
+        return JSONResponse(self._response(req, rid, choices, all_ids))
+
+    def _task(self, req: GenRequest, c: Choice, seed: int, wake: asyncio.Event) -> asyncio.Task:
+        def on_token(tok, part):
+            c.on_token(tok, part)
+            wake.set()
+            if c.body.stopped:
+                task.cancel()  # a stop string ended this choice: free its row
+
+        async def run():
+            try:
+                await self.service.run(c.ids, c.row, req.sampling, req.sampling, seed, on_token)
+            except asyncio.CancelledError:
+                if not c.body.stopped:
+                    raise
+            finally:
+                wake.set()
+
+        task = asyncio.ensure_future(run())
+        return task
+
+    async def _run_all(self, request: Request, req: GenRequest, choices: list[Choice], base: int) -> None:
+        wake = asyncio.Event()
+        tasks = [self._task(req, c, base + c.index, wake) for c in choices]
+        try:
+            while not all(t.done() for t in tasks):
+                try:
+                    await asyncio.wait_for(asyncio.shield(asyncio.gather(*tasks, return_exceptions=True)), 0.5)
+                except asyncio.TimeoutError:
+                    if await request.is_disconnected():
+                        return  # the client left: the finally cancels its rows
+            for t in tasks:
+                if not t.cancelled() and t.exception() is not None:
+                    raise t.exception()
+            for c in choices:
+                c.close()
+        finally:
+            for t in tasks:
+                t.cancel()
+
+    async def _stream(self, request, req: GenRequest, rid: str, choices: list[Choice], base: int, all_ids):
+        wake = asyncio.Event()
+        chat = req.kind == "chat"
+        obj = "chat.completion.chunk" if chat else "text_completion"
+        model = self.settings.model_name
+
+        def chunk(index, delta=None, finish=None, ids=None, extra=None):
+            if chat:
+                ch = {"index": index, "delta": delta or {}, "finish_reason": finish}
+            else:
+                ch = {"index": index, "text": (delta or {}).get("text", ""), "logprobs": None, "finish_reason": finish}
+                if req.return_token_ids and ids is not None:
+                    ch["token_ids"] = ids
+            if extra:
+                ch.update(extra)
+            data = {"id": rid, "object": obj, "created": int(time.time()), "model": model, "choices": [ch]}
+            if req.include_usage:
+                data["usage"] = None
+            return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+        tasks = []
+        try:
+            if chat:
+                for c in choices:
+                    yield chunk(c.index, {"role": "assistant", "content": ""})
+            tasks = [self._task(req, c, base + c.index, wake) for c in choices]
+            pending = {c.index: (c, t) for c, t in zip(choices, tasks)}
+            while pending:
+                await wake.wait()
+                wake.clear()
+                for idx, (c, t) in list(pending.items()):
+                    if t.done():
+                        if not t.cancelled() and t.exception() is not None:
+                            raise t.exception()
+                        c.close()
+                    for name, text, ids in c.events:
+                        if text or (ids and not chat):
+                            yield chunk(idx, {name: text}, ids=ids)
+                    c.events.clear()
+                    if t.done():
+                        extra = {"stop_reason": c.row.stop_token} if isinstance(c.row, PlainRow) and c.row.stop_token \
+                            is not None and not c.body.stopped else None
+                        yield chunk(idx, {}, c.finish, ids=[] if req.return_token_ids else None, extra=extra)
+                        del pending[idx]
+            if req.include_usage:
+                data = {"id": rid, "object": obj, "created": int(time.time()), "model": model, "choices": [],
+                        "usage": self._usage(choices, all_ids)}
+                yield f"data: {json.dumps(data)}\n\n"
+            yield "data: [DONE]\n\n"
+        except ServiceError as e:
+            err = {"error": {"message": str(e), "type": "server_error", "param": None, "code": None}}
+            yield f"data: {json.dumps(err)}\n\n"
+        finally:
+            for t in tasks:
+                t.cancel()
+            self.active -= 1
+
+    def _usage(self, choices: list[Choice], all_ids) -> dict:
+        completion = sum(len(c.out) for c in choices)
+        prompt = sum(len(i) for i in all_ids)
+        return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
+                "completion_tokens_details": {"reasoning_tokens": sum(c.thinking_tokens for c in choices)}}
+
+    def _response(self, req: GenRequest, rid: str, choices: list[Choice], all_ids) -> dict:
+        out = []
+        for c in choices:
+            if req.kind == "chat":
+                ch = {"index": c.index, "message": {"role": "assistant", "content": c.body.text,
+                                                    "reasoning_content": c.think.text},
+                      "finish_reason": c.finish, "logprobs": None}
+            else:
+                ch = {"index": c.index, "text": c.body.text, "finish_reason": c.finish, "logprobs": None}
+                if req.return_token_ids:
+                    ch["token_ids"] = c.out
+                if isinstance(c.row, PlainRow) and c.row.stop_token is not None and not c.body.stopped:
+                    ch["stop_reason"] = c.row.stop_token
+            ch["s1"] = c.info()
+            out.append(ch)
+        return {"id": rid, "object": "chat.completion" if req.kind == "chat" else "text_completion",
+                "created": int(time.time()), "model": self.settings.model_name, "choices": out,
+                "usage": self._usage(choices, all_ids)}
+
+
+def create_app(service, settings: ServeSettings) -> FastAPI:
+    """The FastAPI application of `s1 serve` over a service (LocalService or UpstreamService)."""
+    server = Server(service, settings)
+
+    @asynccontextmanager
+    async def lifespan(_app):
+        yield
+        await service.close()
+
+    app = FastAPI(title="s1 serve", version="1", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
+    app.state.server = server
+
+    @app.exception_handler(RequestError)
+    async def _request_error(_request, e: RequestError):
+        return _error(str(e), e.status, e.kind, e.param)
+
+    @app.exception_handler(ServiceError)
+    async def _service_error(_request, e: ServiceError):
+        return _error(str(e), 502, "server_error")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request, e: StarletteHTTPException):
+        return _error(str(e.detail), e.status_code, "invalid_request_error" if e.status_code < 500 else "server_error")
+
+    @app.get("/v1/models")
+    async def models(request: Request):
+        server.check_auth(request)
+        return {"object": "list", "data": [{"id": settings.model_name, "object": "model", "created": server.created,
+                                            "owned_by": "s1", "max_model_len": service.context_length}]}
+
+    @app.get("/health")
+    async def health():
+        return {"status": "ok", "active_requests": server.active}
+
+    @app.post("/v1/chat/completions")
+    async def chat(request: Request):
+        return await server.handle(request, "chat")
+
+    @app.post("/v1/completions")
+    async def completions(request: Request):
+        return await server.handle(request, "completion")
+
+    return app

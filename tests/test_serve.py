@@ -1,0 +1,304 @@
+"""`s1 serve`: continuous batching, the OpenAI protocol with the official client, limits, load and faults."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import time
+
+import httpx
+import pytest
+import uvicorn
+from helpers import WORDS, smol_tokenizer, tiny_model
+
+from s1 import TEMPLATES, BudgetConfig, Engine, SamplingConfig
+from s1.serve import LocalService
+from s1.serve.app import ServeSettings, TextStream, create_app
+from s1.serve.protocol import Limits
+
+openai = pytest.importorskip("openai")
+
+PROMPTS = ["How many r in raspberry?", "What is 2+2?", "Name a colour and say why.", "Count to three.",
+           "Is 91 prime?", "Say hello."]
+
+
+@pytest.fixture(scope="module")
+def tiny_engine():
+    tok = smol_tokenizer()
+    return Engine(tiny_model(tok, WORDS, seed=2), tok, TEMPLATES["s1"], 256)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Running:
+    """A real uvicorn server on loopback in a thread."""
+
+    def __init__(self, app):
+        self.port = _free_port()
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="error"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.time() + 30
+        while not self.server.started:
+            if time.time() > deadline:
+                raise RuntimeError("server did not start")
+            time.sleep(0.05)
+        self.url = f"http://127.0.0.1:{self.port}/v1"
+        self.app = app
+
+    def stop(self):
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+
+def _serve(engine, max_batch=8, **settings):
+    limits = settings.pop("limits", Limits())
+    service = LocalService(engine, max_batch)
+    return Running(create_app(service, ServeSettings("m", limits=limits, **settings))), service
+
+
+@pytest.fixture(scope="module")
+def server(tiny_engine):
+    run, service = _serve(tiny_engine, limits=Limits(effort={"low": 32, "medium": 64, "high": 128}))
+    yield run, service
+    run.stop()
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    return openai.OpenAI(base_url=server[0].url, api_key="none", max_retries=0)
+
+
+# -- continuous batching -------------------------------------------------------------------------
+
+def test_batcher_equals_engine_for_requests_arriving_at_different_times(tiny_engine):
+    """Rows that join a running batch (their KV spliced in) write exactly what the engine writes."""
+    budgets = [BudgetConfig(max_thinking_tokens=20, max_answer_tokens=8),
+               BudgetConfig(min_thinking_tokens=12, max_thinking_tokens=30, max_answer_tokens=8),
+               BudgetConfig(num_ignore=2, max_thinking_tokens=40, max_answer_tokens=6)]
+    greedy = SamplingConfig()
+    want = {(i, j): r.completion_ids for j, b in enumerate(budgets)
+            for i, r in enumerate(tiny_engine.generate(PROMPTS, b, greedy))}
+    service = LocalService(tiny_engine, max_batch=4)
+    got = {}
+
+    async def one(i, j, delay):
+        await asyncio.sleep(delay)
+        ids = tiny_engine.tokenizer.encode(tiny_engine.render(PROMPTS[i]), add_special_tokens=False)
+        row = tiny_engine.template.plan(tiny_engine.tokenizer, budgets[j])
+        from s1.budget import RowBudget
+
+        toks = []
+        await service.run(ids, RowBudget(row, room=256 - len(ids)), greedy, greedy, 0,
+                          lambda t, part: toks.append(t))
+        got[(i, j)] = toks
+
+    async def main():
+        await asyncio.gather(*[one(i, j, 0.02 * (i + 3 * j)) for j in range(3) for i in range(len(PROMPTS))])
+
+    asyncio.run(main())
+    service.batcher.close()
+    for key, ids in want.items():
+        eot = tiny_engine.template.eot_ids(tiny_engine.tokenizer)
+        assert got[key] == [t for t in ids if t not in eot], key  # the closing end of turn is not streamed
+    st = service.batcher.stats
+    assert st["joined_running"] > 0 and st["max_rows"] == 4 and st["admitted"] == 18
+
+
+def test_text_stream_holds_back_stop_strings():
+    tok = smol_tokenizer()
+    ids = tok.encode("The answer is 42. END of story", add_special_tokens=False)
+    ts = TextStream(tok, ["END"])
+    out = "".join(ts.push(t) for t in ids) + ts.flush()
+    assert out == "The answer is 42. " and ts.stopped
+    ts = TextStream(tok)
+    assert "".join(ts.push(t) for t in tok.encode("héllo wörld ✓", add_special_tokens=False)) + ts.flush() \
+        == "héllo wörld ✓"
+
+
+# -- the protocol with the official client ---------------------------------------------------------
+
+def test_models(client):
+    [m] = client.models.list().data
+    assert m.id == "m" and m.model_extra["max_model_len"] == 256
+
+
+def test_chat_budget_exact_with_reasoning_content(client, tiny_engine):
+    r = client.chat.completions.create(model="m", messages=[{"role": "user", "content": PROMPTS[0]}], max_tokens=8,
+                                       temperature=0, extra_body={"thinking": {"min_tokens": 10, "max_tokens": 10}})
+    [c] = r.choices
+    info = c.model_extra["s1"]
+    assert info["thinking_tokens"] == 10 and info["thinking_cut"] and info["thinking_end"] == "max_thinking"
+    assert r.usage.completion_tokens_details.reasoning_tokens == 10
+    [ref] = tiny_engine.generate([PROMPTS[0]], BudgetConfig(min_thinking_tokens=10, max_thinking_tokens=10,
+                                                            max_answer_tokens=8))
+    assert c.message.model_extra["reasoning_content"] == ref.thinking
+    assert c.message.content == ref.answer
+    assert r.usage.prompt_tokens == ref.prompt_tokens
+
+
+def test_stream_equals_non_stream(client):
+    kw = dict(model="m", messages=[{"role": "user", "content": PROMPTS[1]}], max_tokens=8, temperature=0,
+              extra_body={"thinking": {"min_tokens": 6, "max_tokens": 14, "num_ignore": 1}})
+    whole = client.chat.completions.create(**kw)
+    think, content, finish, usage = "", "", None, None
+    for ch in client.chat.completions.create(stream=True, stream_options={"include_usage": True}, **kw):
+        if ch.choices:
+            d = ch.choices[0].delta
+            think += (d.model_extra or {}).get("reasoning_content") or ""
+            content += d.content or ""
+            finish = ch.choices[0].finish_reason or finish
+        else:
+            usage = ch.usage
+    msg = whole.choices[0].message
+    assert think == msg.model_extra["reasoning_content"] and content == msg.content
+    assert finish == whole.choices[0].finish_reason
+    assert usage.completion_tokens == whole.usage.completion_tokens
+
+
+def test_n_choices_seeded_and_reasoning_effort(client):
+    kw = dict(model="m", messages=[{"role": "user", "content": PROMPTS[2]}], max_tokens=6, temperature=1.0, seed=5,
+              n=3, reasoning_effort="low")
+    a = client.chat.completions.create(**kw)
+    b = client.chat.completions.create(**kw)
+    assert [c.index for c in a.choices] == [0, 1, 2]
+    assert [c.message.model_extra["reasoning_content"] for c in a.choices] == \
+        [c.message.model_extra["reasoning_content"] for c in b.choices]
+    assert all(c.model_extra["s1"]["thinking_tokens"] <= 32 for c in a.choices)
+
+
+def test_stop_sequence_cuts_the_answer(client):
+    kw = dict(model="m", messages=[{"role": "user", "content": PROMPTS[0]}], max_tokens=12, temperature=0,
+              extra_body={"thinking": {"max_tokens": 4}})
+    full = client.chat.completions.create(**kw).choices[0].message.content
+    assert full.startswith("Final Answer:")
+    cut = client.chat.completions.create(stop=["Answer"], **kw).choices[0]
+    assert cut.message.content == "Final " and cut.finish_reason == "stop"
+
+
+def test_plain_completion_with_token_ids(client, tiny_engine):
+    tok = tiny_engine.tokenizer
+    prompt = tok.encode(tiny_engine.render(PROMPTS[3]), add_special_tokens=False)
+    r = client.completions.create(model="m", prompt=prompt, max_tokens=9, temperature=0,
+                                  extra_body={"return_token_ids": True})
+    [c] = r.choices
+    ids = c.model_extra["token_ids"]
+    assert tok.decode(ids) == c.text
+    assert len(ids) == 9 and c.finish_reason == "length" or c.model_extra.get("stop_reason") is not None
+
+
+# -- errors and limits -----------------------------------------------------------------------------
+
+def _post(url, body, headers=None, raw=None):
+    return httpx.post(url + "/chat/completions", content=raw if raw is not None else json.dumps(body),
+                      headers={"content-type": "application/json", **(headers or {})}, timeout=60)
+
+
+@pytest.mark.parametrize("body,status,needle", [
+    (None, 400, "malformed JSON"),
+    ({"messages": [{"role": "user", "content": "hi"}], "frobnicate": 1}, 400, "unknown field 'frobnicate'"),
+    ({"messages": [{"role": "user", "content": "hi"}], "thinking": {"min_tokens": 9, "max_tokens": 3}}, 400,
+     "bad thinking budget"),
+    ({"messages": [{"role": "user", "content": "hi"}], "thinking": {"max_tokens": -1}}, 400, "must be an integer >= 0"),
+    ({"messages": [{"role": "user", "content": "hi"}], "thinking": {"max_tokens": 10**6}}, 400, "context window"),
+    ({"messages": []}, 400, "non-empty list"),
+    ({"messages": [{"role": "user", "content": "hi"}], "n": 2, "temperature": 0}, 400, "n > 1 needs temperature"),
+    ({"messages": [{"role": "user", "content": "hi"}], "model": "gpt-9"}, 404, "not served here"),
+    ({"messages": [{"role": "user", "content": "hi"}], "reasoning_effort": "extreme"}, 400, "reasoning_effort"),
+])
+def test_bad_requests_get_openai_errors(server, body, status, needle):
+    r = _post(server[0].url, body, raw=b"{not json" if body is None else None)
+    assert r.status_code == status
+    err = r.json()["error"]
+    assert needle in err["message"] and set(err) == {"message", "type", "param", "code"}
+
+
+def test_official_client_raises_on_bad_budget(client):
+    with pytest.raises(openai.BadRequestError, match="larger than max"):
+        client.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}],
+                                       extra_body={"thinking": {"min_tokens": 9, "max_tokens": 3}})
+
+
+def test_api_key_body_size_and_concurrency_limits(tiny_engine):
+    long_engine = Engine(tiny_engine.model, tiny_engine.tokenizer, tiny_engine.template, 1024)
+    run, service = _serve(long_engine, api_key="sekret", max_body_bytes=2000, max_concurrent=1)
+    try:
+        body = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 4, "temperature": 0,
+                "thinking": {"min_tokens": 4, "max_tokens": 4}}
+        assert _post(run.url, body).status_code == 401
+        assert _post(run.url, body, {"authorization": "Bearer wrong"}).status_code == 401
+        ok = _post(run.url, body, {"authorization": "Bearer sekret"})
+        assert ok.status_code == 200 and ok.json()["choices"][0]["s1"]["thinking_tokens"] == 4
+        big = {**body, "messages": [{"role": "user", "content": "x" * 5000}]}
+        r = _post(run.url, big, {"authorization": "Bearer sekret"})
+        assert r.status_code == 413 and "larger than 2000 bytes" in r.json()["error"]["message"]
+        # one streaming request holds the only slot: the next one gets 429, and the server keeps serving
+        slow = {**body, "stream": True, "thinking": {"min_tokens": 900, "max_tokens": 900}}  # seconds of work
+        with httpx.stream("POST", run.url + "/chat/completions", json=slow,
+                          headers={"authorization": "Bearer sekret"}, timeout=60) as s:
+            lines = s.iter_lines()  # kept: a collected iterator closes the stream (a disconnect)
+            next(lines)
+            r = _post(run.url, body, {"authorization": "Bearer sekret"})
+            assert r.status_code == 429 and r.json()["error"]["type"] == "rate_limit_error"
+        deadline = time.time() + 30
+        while run.app.state.server.active and time.time() < deadline:
+            time.sleep(0.05)
+        assert _post(run.url, body, {"authorization": "Bearer sekret"}).status_code == 200
+    finally:
+        run.stop()
+
+
+# -- load and faults -------------------------------------------------------------------------------
+
+def test_burst_of_streaming_clients_all_complete(server, tiny_engine):
+    run, service = server
+    before = dict(service.batcher.stats)
+
+    async def one(k):
+        async with openai.AsyncOpenAI(base_url=run.url, api_key="none", max_retries=0) as c:
+            stream = await c.chat.completions.create(
+                model="m", messages=[{"role": "user", "content": PROMPTS[k % len(PROMPTS)]}], max_tokens=6,
+                temperature=0.8, seed=k, stream=True, stream_options={"include_usage": True},
+                extra_body={"thinking": {"min_tokens": 8, "max_tokens": 16 + k}})
+            finish, usage, think = None, None, ""
+            async for ch in stream:
+                if ch.choices:
+                    finish = ch.choices[0].finish_reason or finish
+                    think += (ch.choices[0].delta.model_extra or {}).get("reasoning_content") or ""
+                else:
+                    usage = ch.usage
+            return finish, usage, think
+
+    async def main():
+        return await asyncio.gather(*[one(k) for k in range(24)])
+
+    results = asyncio.run(main())
+    assert all(f in ("stop", "length") for f, _, _ in results)
+    assert all(8 <= u.completion_tokens_details.reasoning_tokens <= 16 + k for k, (_, u, _) in enumerate(results))
+    st = service.batcher.stats
+    assert st["admitted"] - before["admitted"] == 24
+    assert st["max_rows"] == 8  # the batch filled up to --max-batch
+    assert st["joined_running"] > before["joined_running"]  # requests joined a running batch
+    assert run.app.state.server.active == 0
+
+
+def test_client_disconnect_frees_its_row(server):
+    run, service = server
+    before = service.batcher.stats["cancelled"]
+    body = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 4, "stream": True, "temperature": 0,
+            "thinking": {"min_tokens": 5000 // 25, "max_tokens": 200}}
+    with httpx.stream("POST", run.url + "/chat/completions", json=body, timeout=60) as s:
+        lines = s.iter_lines()
+        for _ in range(4):
+            next(lines)
+    deadline = time.time() + 30
+    while (service.batcher.stats["cancelled"] == before or run.app.state.server.active) and time.time() < deadline:
+        time.sleep(0.05)
+    assert service.batcher.stats["cancelled"] == before + 1
+    assert run.app.state.server.active == 0
