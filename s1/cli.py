@@ -588,7 +588,7 @@ def _curate_parser(sub) -> None:
     de.add_argument("-o", "--output", required=True)
     tr = cs.add_parser("traces", help="a teacher answers each question (thinking + attempt)")
     tr.add_argument("input")
-    tr.add_argument("--teacher", required=True, help="builtin | engine:MODEL | openai:BASE_URL:MODEL")
+    tr.add_argument("--teacher", required=True, help="builtin | engine:MODEL | vllm:MODEL | openai:BASE_URL:MODEL")
     tr.add_argument("--concurrency", type=int, default=8)
     tr.add_argument("--retries", type=int, default=3)
     tr.add_argument("--timeout", type=float, default=600)
@@ -599,7 +599,8 @@ def _curate_parser(sub) -> None:
     fe = cs.add_parser("featurize", help="trace length, difficulty (solver verdicts), domain (MSC 2020)")
     fe.add_argument("input")
     fe.add_argument("--tokenizer", help="model whose tokenizer counts trace tokens (default: the embedded model's)")
-    fe.add_argument("--solvers", default="", help="comma-separated model specs (default: none)")
+    fe.add_argument("--solvers", default="", help="comma-separated solvers: MODEL (in-process), vllm:MODEL or "
+                                                  "openai:BASE_URL:MODEL (default: none)")
     fe.add_argument("--solver-budget", type=int, default=256, help="thinking tokens per solver answer")
     fe.add_argument("--classifier", default="offline", help="offline | hint | openai:BASE_URL:MODEL")
     fe.add_argument("-o", "--output", required=True)

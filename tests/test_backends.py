@@ -28,3 +28,18 @@ def test_load_backend_errors():
         load_backend("tgi")
     with pytest.raises(BackendError, match="do not apply to the transformers backend"):
         load_backend("transformers", base_url="http://x")
+
+
+def test_load_spec_for_curate_solvers_and_teachers(engine):
+    from s1.backends import load_spec
+    from s1.data.io import CurateError
+    from s1.data.traces import parse_teacher
+
+    assert load_spec("") is engine and load_spec("smollm2-135m") is s1.load("smollm2-135m")
+    with pytest.raises(BackendError, match="expected openai:BASE_URL:MODEL"):
+        load_spec("openai:nowhere")
+    with pytest.raises(BackendError, match="cannot reach http://127.0.0.1:9/v1/models"):
+        load_spec("openai:http://127.0.0.1:9/v1:smollm2-135m")
+    assert parse_teacher("vllm:Qwen/Qwen2.5-32B-Instruct").label == "vllm:Qwen/Qwen2.5-32B-Instruct"
+    with pytest.raises(CurateError, match="needs a model"):
+        parse_teacher("vllm:")

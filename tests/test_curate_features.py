@@ -301,7 +301,7 @@ def test_solver_verdicts_are_graded_against_the_solution(rows, tmp_path, monkeyp
     right = {r["question"] for r in rows[::2]}
     bad = {rows[3]["question"]}
     engine = ScriptedEngine(answers, right, bad)
-    monkeypatch.setattr(s1, "load", lambda spec: engine)
+    monkeypatch.setattr(s1, "load", lambda spec, *rest: engine)  # what load_spec("scripted") ends in
     nosol = dict(rows[1], solution="")  # no gold: the solver is not even asked
     data = [r for i, r in enumerate(rows) if i != 1] + [nosol]
     inp = write_jsonl(tmp_path / "in.jsonl", data)

@@ -43,4 +43,22 @@ def load_backend(backend: str = "transformers", model: str | None = None, *, tem
     raise BackendError(f"unknown backend {backend!r} (choose {', '.join(BACKENDS)})")
 
 
-__all__ = ["BACKENDS", "Backend", "BackendError", "load_backend"]
+def load_spec(spec: str | None) -> Backend:
+    """A backend from one string, as `s1 curate` takes solvers and teachers:
+    'MODEL' (in-process transformers) | 'vllm:MODEL' | 'openai:BASE_URL:MODEL' (budget forcing in rounds
+    against that server; MODEL names the served model and its tokenizer)."""
+    spec = (spec or "").strip()
+    kind, _, rest = spec.partition(":")
+    if kind == "vllm":
+        return load_backend("vllm", rest.strip() or None)
+    if kind == "openai":
+        from ..data.io import parse_endpoint
+
+        endpoint = parse_endpoint(rest)
+        if endpoint is None:
+            raise BackendError(f"{spec!r}: expected openai:BASE_URL:MODEL, e.g. openai:http://127.0.0.1:8000/v1:M")
+        return load_backend("openai", endpoint[1], base_url=endpoint[0], served_model=endpoint[1])
+    return load_backend("transformers", spec or None)
+
+
+__all__ = ["BACKENDS", "Backend", "BackendError", "load_backend", "load_spec"]

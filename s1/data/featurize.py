@@ -200,12 +200,13 @@ class _Solver:
 
 
 def _load_solvers(specs: Sequence[str]) -> list[_Solver]:
-    import s1
+    """Solvers: 'MODEL' (in-process), 'vllm:MODEL' or 'openai:BASE_URL:MODEL' (see s1.backends.load_spec)."""
+    from ..backends import load_spec
 
     out = []
     for spec in specs:
         try:
-            out.append(_Solver(spec, s1.load(spec)))
+            out.append(_Solver(spec, load_spec(spec)))
         except Exception as e:  # noqa: BLE001 - ModelError, OSError, ValueError...: one line for the user
             first = (str(e).strip().splitlines() or [type(e).__name__])[0]
             raise CurateError(f"cannot load solver {spec!r}: {first}") from None

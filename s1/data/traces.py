@@ -46,7 +46,7 @@ class TeacherSpec:
         if self.kind == "openai":
             return f"openai:{_redact(self.base_url or '')}:{self.model}"
         if self.kind == "engine":
-            return f"engine:{self.model}"
+            return self.model if str(self.model).startswith("vllm:") else f"engine:{self.model}"
         return self.kind
 
 
@@ -65,13 +65,17 @@ def parse_teacher(spec: str) -> TeacherSpec:
         from ..models import DEFAULT_MODEL
 
         return TeacherSpec("engine", rest.strip() or DEFAULT_MODEL)
+    if kind == "vllm":  # the same budget-forced generation on vLLM's engine
+        if not rest.strip():
+            raise CurateError("teacher 'vllm:' needs a model, e.g. vllm:Qwen/Qwen2.5-32B-Instruct")
+        return TeacherSpec("engine", "vllm:" + rest.strip())
     if kind == "openai":
         endpoint = parse_endpoint(rest)
         if endpoint is None:
             raise CurateError(f"teacher {spec!r}: expected openai:BASE_URL:MODEL, "
                               "e.g. openai:http://127.0.0.1:8000/v1:my-model")
         return TeacherSpec("openai", endpoint[1], endpoint[0])
-    raise CurateError(f"unknown teacher {spec!r} (choose openai:BASE_URL:MODEL, engine:MODEL or builtin)")
+    raise CurateError(f"unknown teacher {spec!r} (choose openai:BASE_URL:MODEL, engine:MODEL, vllm:MODEL or builtin)")
 
 
 def _redact(url: str) -> str:
@@ -256,12 +260,12 @@ class EngineTeacher:
 
     def run(self, rows: Iterator[dict], emit: Callable[[dict, Trace], None]) -> None:
         if self.engine is None:
-            from .. import load
+            from ..backends import BackendError, load_spec
             from ..models import ModelError
 
             try:
-                self.engine = load(self.spec.model)
-            except ModelError as e:
+                self.engine = load_spec(self.spec.model)
+            except (ModelError, BackendError) as e:
                 raise CurateError(f"teacher {self.spec.label}: {e}") from None
         batch: list[dict] = []
         for row in rows:
