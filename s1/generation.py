@@ -191,22 +191,43 @@ class Backend:
 
     def result(self, prompt: str, n_prompt: int, row: RowBudget, out: Sequence[int]) -> GenerationResult:
         """The record of a finished row (the same on every backend)."""
+        return self.from_record(prompt, n_prompt, row_record(row, out))
+
+    def from_record(self, prompt: str, n_prompt: int, rec: dict) -> GenerationResult:
+        """The result of a row that finished elsewhere (e.g. in vLLM's engine process): `rec` is
+        `row_record(row, out)`, possibly after a JSON round trip."""
         dec = self.tokenizer.decode
         return GenerationResult(
             prompt=prompt,
-            thinking=dec(row.thinking),
-            answer=dec(row.answer),
-            thinking_tokens=len(row.thinking),
-            answer_tokens=len(row.answer),
+            thinking=dec(rec["thinking"]),
+            answer=dec(rec["answer"]),
+            thinking_tokens=len(rec["thinking"]),
+            answer_tokens=len(rec["answer"]),
             prompt_tokens=n_prompt,
-            num_ignored=row.num_ignored,
-            thinking_cut=row.cut,
-            thinking_end=row.thinking_end or "",
-            finish_reason=row.finish_reason or "",
-            events=[e.as_dict() for e in row.events],
-            thinking_steps=row.steps if row.plan.budget.max_steps is not None else None,
-            completion_ids=list(out),
+            num_ignored=rec["num_ignored"],
+            thinking_cut=rec["cut"],
+            thinking_end=rec["thinking_end"] or "",
+            finish_reason=rec["finish_reason"] or "",
+            events=[dict(e) for e in rec["events"]],
+            thinking_steps=rec["steps"],
+            completion_ids=list(rec["completion_ids"]),
         )
 
     def close(self) -> None:
         """Release what the backend holds (engines, connections). Safe to call twice."""
+
+
+def row_record(row: RowBudget, out: Sequence[int]) -> dict:
+    """A finished row as plain JSON-able data: its thinking / answer ids, forcing record and every
+    token it appended (`out`). `Backend.from_record` turns it into a GenerationResult."""
+    return {
+        "thinking": list(row.thinking),
+        "answer": list(row.answer),
+        "num_ignored": row.num_ignored,
+        "cut": row.cut,
+        "thinking_end": row.thinking_end,
+        "finish_reason": row.finish_reason,
+        "events": [e.as_dict() for e in row.events],
+        "steps": row.steps if row.plan.budget.max_steps is not None else None,
+        "completion_ids": list(out),
+    }
