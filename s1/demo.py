@@ -398,7 +398,8 @@ def write_report(recipe: Recipe, record: dict) -> list[Path]:
             for method, m in s["methods"].items():
                 md.append(f"| {label} | {method} | {_pct(m.get('control'))} | {_pct(m.get('scaling'))} | "
                           f"{_pct(m.get('performance'))} |")
-        md += ["", "Accuracy % (average thinking tokens) per budget-forcing grid point:", ""]
+        md += ["", "Budget forcing per grid point: accuracy % (average thinking tokens; % of answers with an "
+               "extractable answer). `ignore=1`: the first attempt to stop is refused and \"Wait\" appended.", ""]
         labels = list(sums)
         md += ["| point | " + " | ".join(labels) + " |", "| --- |" + " ---: |" * len(labels)]
         pts = {label: {p["point"]: p for p in _bf_points(s)} for label, s in sums.items()}
@@ -407,7 +408,8 @@ def write_report(recipe: Recipe, record: dict) -> list[Path]:
             cells = []
             for label in labels:
                 p = pts[label].get(pid)
-                cells.append("–" if p is None else f"{p['accuracy']:.1f} ({p['thinking_tokens']:.0f})")
+                cells.append("–" if p is None else f"{p['accuracy']:.1f} ({p['thinking_tokens']:.0f}; "
+                             f"{_pct(p.get('extracted'))})")
             md.append(f"| {pid} | " + " | ".join(cells) + " |")
         md += ["", "![scaling](scaling.png)", ""]
         findings += _eval_findings(sums)
@@ -494,7 +496,11 @@ def _eval_findings(sums: dict) -> list[str]:
                 f"{_pct(bf.get('control'))}%): {lo['accuracy']:.1f}% at {lo['point'].split(',')[0]} "
                 f"({lo['thinking_tokens']:.0f} thinking tokens), {hi['accuracy']:.1f}% at {hi['point'].split(',')[0]} "
                 f"({hi['thinking_tokens']:.0f} tokens), best {best['accuracy']:.1f}% at {best['point']}. "
-                f"At the largest budget {share:.0f}% of its answers ended their thinking by themselves")
+                f"At the largest budget {share:.0f}% of its thinking ended by itself")
+        eos = ends.get("eos", 0)
+        if eos:
+            text += (f" ({100 * eos / max(sum(ends.values()), 1):.0f}% by ending the whole turn inside the thinking"
+                     f"), and {_pct(hi.get('extracted'))}% of its answers hold an extractable answer")
         drops = [f"{a[1]['point'].split(',')[0]} -> {b[1]['point'].split(',')[0]} "
                  f"({a[1]['accuracy']:.1f}% -> {b[1]['accuracy']:.1f}%)"
                  for a, b in zip(ser, ser[1:]) if b[1]["accuracy"] < a[1]["accuracy"]]
@@ -525,16 +531,16 @@ def _eval_findings(sums: dict) -> list[str]:
 
 
 def _ablation_text(a: str, b: str, rows: list[dict]) -> str:
-    top = rows[-1] if rows else None
-    best = max(rows, key=lambda r: abs(r["diff"]))
+    # the pre-declared comparison point: the largest maximum without extension (not the best-looking one)
+    main = max(rows, key=lambda r: (_parse_point(r["point"])[1] == 0, _parse_point(r["point"])[0]))
     sig = [r for r in rows if r["low"] > 0 or r["high"] < 0]
-    text = (f"Ablation, {b} selection vs {a} selection of the same size: {best['diff']:+.1f} pts at {best['point']} "
-            f"(95% interval {best['low']:+.1f} to {best['high']:+.1f}, {best['n']} questions)")
+    text = (f"Ablation, {b} selection vs {a} selection of the same size, at {main['point']}: {main['diff']:+.1f} pts "
+            f"(95% interval {main['low']:+.1f} to {main['high']:+.1f}, {main['n']} questions)")
     if not sig:
-        text += "; every interval includes 0, so at this size the data selection makes no measurable difference"
+        text += "; every grid point's interval includes 0: at this size the selection makes no measurable difference"
     else:
-        text += f"; the interval excludes 0 at {len(sig)} of {len(rows)} grid points"
-    del top
+        text += (f"; the interval excludes 0 at {len(sig)} of {len(rows)} grid points ("
+                 + ", ".join(f"{r['point']}: {r['diff']:+.1f}" for r in sig) + ")")
     return text + "."
 
 
