@@ -104,7 +104,7 @@ def test_embedded_budget_beyond_context(capsys):
 
 
 def test_demo_shows_both_budgets_with_exact_counts(capsys):
-    rc, out, _ = run_cli(capsys, "demo")
+    rc, out, _ = run_cli(capsys, "demo", "--quick")
     assert rc == 0
     small = next(line for line in out.splitlines() if line.startswith("│ small"))
     large = next(line for line in out.splitlines() if line.startswith("│ large"))
