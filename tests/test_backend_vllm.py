@@ -66,9 +66,7 @@ def test_budgets_and_records(vb):
         for r in (cut, lo, ign, short):
             assert r.num_ignored == sum(e["kind"] == "extend" for e in r.events)
             assert r.thinking.count("Wait") >= r.num_ignored
-            ids = r.completion_ids
-            assert ids[: r.thinking_tokens] == vb.tokenizer.encode(r.thinking, add_special_tokens=False) or \
-                vb.tokenizer.decode(ids[: r.thinking_tokens]) == r.thinking
+            assert vb.tokenizer.decode(r.completion_ids[: r.thinking_tokens]) == r.thinking
         assert cut.thinking_tokens <= 10
         if cut.thinking_cut:
             assert cut.thinking_tokens == 10 and cut.thinking_end == "max_thinking"
@@ -92,12 +90,16 @@ def test_budgets_and_records(vb):
 
 
 def test_step_markers(vb):
-    """Step-conditional control: the thinking opens with the countdown marker and counts steps."""
+    """Step-conditional control: the thinking opens with the countdown marker, a new marker follows
+    each step, and the countdown reaching 0 ends the thinking."""
     b = BudgetConfig(max_steps=2, max_thinking_tokens=80, max_answer_tokens=6)
     for r in vb.generate(PROMPTS[:2], b):
         assert r.thinking.startswith("<|im_start|>2 steps left\n"), r.thinking
         assert r.thinking_steps is not None and r.thinking_steps <= 2
-        assert r.thinking.count("steps left") == min(r.thinking_steps, 1) + 1 or r.thinking_end == "max_thinking"
+        if r.thinking_end == "max_steps":
+            assert r.thinking_steps == 2 and "<|im_start|>1 steps left\n" in r.thinking
+        if r.thinking_end != "max_thinking":  # a cut may truncate a marker
+            assert r.thinking.count("steps left") == 1 + min(r.thinking_steps, 1)
 
 
 def test_sampling_is_seeded_per_prompt(vb):

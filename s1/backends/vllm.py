@@ -31,6 +31,11 @@ preempted request being recomputed) is detected by the next call seeing the same
 and the row is rolled back to the state it had before (only the first call after a request enters
 the batch can be such a call, so only then is a snapshot taken).
 
+The processor implements vLLM's V1-model-runner interface (`AdapterLogitsProcessor`); building a
+backend sets VLLM_USE_V2_MODEL_RUNNER=0 so that recent GPU installs of vLLM (0.32: Model Runner V2
+by default where Triton is present, with another processor interface) use it too; CPU builds
+always do. Speculative decoding is not supported (vLLM refuses custom logits processors with it).
+
 `batch_size` of `generate` / `generate_grid` keeps at most batch_size prompts (times the number of
 budgets) in flight; vLLM schedules them with continuous batching and prefix caching, so the
 budgets of one prompt share its prefilled prompt.
@@ -61,7 +66,9 @@ INSTALL_HINT = ("the vllm backend needs vLLM: pip install vllm (GPU), or pip ins
 try:  # the processor class must exist at import time in vLLM's worker processes
     import torch
     from vllm.v1.sample.logits_processor import AdapterLogitsProcessor as _Adapter
-except ImportError:  # no vLLM here: VLLMBackend() says how to install it
+
+    from ..engine import _generator, sample_token
+except ImportError:  # no vLLM here (or one without v1 logits processors): VLLMBackend() says what to do
     _Adapter = None
 
 
@@ -107,6 +114,8 @@ class _RowState:
         cfg = self.wants()
         draw = None if cfg is None else self.draw(logits, cfg)
         tok = self.decide(draw)
+        if self.row.done:
+            _retire(self)
         logits.fill_(float("-inf"))
         logits[tok] = 0.0
         return logits
@@ -153,8 +162,6 @@ class _RowState:
         return self.sampling[self.row.sampling_phase]
 
     def draw(self, logits: "torch.Tensor", cfg: SamplingConfig) -> int:
-        from ..engine import _generator, sample_token
-
         if cfg.temperature == 0:
             return int(logits.argmax())
         ph = self.row.sampling_phase
@@ -269,8 +276,16 @@ class VLLMBackend(Backend):
                  think_start: str | None = None, think_end: str | None = None, tensor_parallel_size: int = 1,
                  gpu_memory_utilization: float | None = None, max_model_len: int | None = None,
                  enforce_eager: bool | None = None, seed: int = 0, **other):
-        if importlib.util.find_spec("vllm") is None or _Adapter is None:
+        if importlib.util.find_spec("vllm") is None:
             raise BackendError(INSTALL_HINT)
+        if _Adapter is None:
+            raise BackendError("this vLLM has no v1 logits processors (vllm.v1.sample.logits_processor."
+                               "AdapterLogitsProcessor); the vllm backend needs a newer one: pip install -U vllm")
+        # vLLM's Model Runner V2 (default on GPUs from 0.2x on) takes another processor interface; the
+        # V1 runner, which this processor is written for, is still there: ask for it
+        if os.environ.get("VLLM_USE_V2_MODEL_RUNNER", "").strip().lower() in ("1", "true"):
+            raise BackendError("the vllm backend runs on vLLM's V1 model runner: unset VLLM_USE_V2_MODEL_RUNNER")
+        os.environ["VLLM_USE_V2_MODEL_RUNNER"] = "0"
         from transformers import AutoTokenizer
         from vllm import LLM
         from vllm.platforms import current_platform
@@ -303,9 +318,10 @@ class VLLMBackend(Backend):
                            tensor_parallel_size=tensor_parallel_size, gpu_memory_utilization=gpu_memory_utilization,
                            max_model_len=max_model_len, enforce_eager=enforce_eager, logits_processors=procs,
                            trust_remote_code=False, **other)
-        except Exception:
+        except Exception as e:
             shutil.rmtree(self._dir, ignore_errors=True)
-            raise
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise BackendError(f"vLLM could not start {self.path}: {first}") from e
         self.context_length = int(self.llm.llm_engine.model_config.max_model_len)
 
     # -- requests -----------------------------------------------------------------------------
