@@ -43,3 +43,13 @@ def test_load_spec_for_curate_solvers_and_teachers(engine):
     assert parse_teacher("vllm:Qwen/Qwen2.5-32B-Instruct").label == "vllm:Qwen/Qwen2.5-32B-Instruct"
     with pytest.raises(CurateError, match="needs a model"):
         parse_teacher("vllm:")
+
+
+def test_vllm_backend_without_vllm_says_how_to_install():
+    pytest.importorskip("torch")
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is not None:
+        pytest.skip("vLLM is installed here (tests/test_backend_vllm.py covers it)")
+    with pytest.raises(BackendError, match="pip install vllm"):
+        load_backend("vllm")
