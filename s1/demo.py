@@ -491,7 +491,14 @@ def _eval_findings(sums: dict) -> list[str]:
         natural = sum(v for k, v in ends.items() if k in ("stop", "eos"))
         share = 100 * natural / max(sum(ends.values()), 1)
         sc = bf.get("scaling")
-        verdict = ("scales" if sc is not None and sc > 0.5 else "does not scale" if sc is not None else "has no Scaling value")
+        if sc is None:
+            verdict = "has no Scaling value"
+        elif sc > 0.5 and hi["accuracy"] > lo["accuracy"]:
+            verdict = "scales"
+        elif sc > 0.5:  # a positive average slope, but the largest budget is no better than the smallest
+            verdict = "does not scale reliably"
+        else:
+            verdict = "does not scale"
         text = (f"**{label}**: budget forcing {verdict} (Scaling {_pct(sc)} pts per doubling, Control "
                 f"{_pct(bf.get('control'))}%): {lo['accuracy']:.1f}% at {lo['point'].split(',')[0]} "
                 f"({lo['thinking_tokens']:.0f} thinking tokens), {hi['accuracy']:.1f}% at {hi['point'].split(',')[0]} "
