@@ -53,6 +53,7 @@ def start_llama(n_parallel: int = 4, n_ctx: int = 4096):
     p.hostnames = ["127.0.0.1"]
     p.port = free_port()
     p.endpoint_slots = True
+    p.verbosity = -1  # no per-request timing lines in the test output
     p.cpuparams.n_threads = 1  # 2 threads on a shared 2-core box collapse under load
     p.cpuparams_batch.n_threads = 1
     server = xlc.Server(p)
