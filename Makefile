@@ -1,5 +1,5 @@
-# make demo: virtual environment + install + the whole s1 pipeline in miniature (recipes/demo.yaml, tens of
-#            minutes on 2 CPU cores): curate -> train -> budget-forced evaluation -> demo-run/report/summary.md
+# make demo: virtual environment + install + the whole s1 pipeline in miniature (recipes/demo.yaml, ~16 min
+#            on 2 idle CPU cores): curate -> train -> budget-forced evaluation -> demo-run/report/summary.md
 # make test: the test suite (what CI runs)
 PY ?= python3
 VENV ?= .venv

@@ -382,7 +382,7 @@ def _show(r) -> None:
 
 
 EPILOG_DEMO = """examples:
-  s1 demo                                    # the full miniature pipeline into demo-run/ (tens of minutes on 2 cores)
+  s1 demo                                    # the full miniature pipeline into demo-run/ (~16 min, 2 cores)
   s1 demo --dry-run                          # its commands, to copy and scale up
   s1 demo --recipe recipes/s1-32b.yaml --out runs/s1-32b --dry-run     # the full-size recipe
   s1 demo --set task=letters:n=40,seed=5     # change a recipe variable
