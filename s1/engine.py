@@ -63,6 +63,27 @@ def _clone(g: torch.Generator | None) -> torch.Generator | None:
     return c
 
 
+def prefill(model, prompts: Sequence[Sequence[int]], pad_id: int = 0):
+    """Run a batch of prompts, left-padded so every row's next token goes in the last column.
+    Returns (KV cache, attention mask, next position per row, last logits per row)."""
+    from transformers import DynamicCache
+
+    device = next(model.parameters()).device
+    width = max(len(p) for p in prompts)
+    ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(prompts), width), dtype=torch.long)
+    for i, p in enumerate(prompts):
+        ids[i, width - len(p) :] = torch.tensor(p, dtype=torch.long)
+        mask[i, width - len(p) :] = 1
+    ids, mask = ids.to(device), mask.to(device)
+    pos = (mask.cumsum(-1) - 1).clamp(min=0)
+    cache = DynamicCache()
+    # logits_to_keep=1: the prompt's other positions never need the (large) vocabulary projection
+    out = model(input_ids=ids, attention_mask=mask, position_ids=pos, past_key_values=cache,
+                use_cache=True, logits_to_keep=1)
+    return cache, mask, pos[:, -1] + 1, out.logits[:, -1, :]
+
+
 @torch.inference_mode()
 def decode(
     model,
@@ -88,24 +109,9 @@ def decode(
     so a shadow's output is that of a separate run by construction, whatever the budgets.
     Shadow j's tokens are returned at index len(rows) + j.
     """
-    from transformers import DynamicCache
-
     device = next(model.parameters()).device
     b = len(prompts)
-    width = max(len(p) for p in prompts)
-    ids = torch.full((b, width), pad_id, dtype=torch.long)
-    mask = torch.zeros((b, width), dtype=torch.long)
-    for i, p in enumerate(prompts):  # left padding: every row's next token goes in the last column
-        ids[i, width - len(p) :] = torch.tensor(p, dtype=torch.long)
-        mask[i, width - len(p) :] = 1
-    ids, mask = ids.to(device), mask.to(device)
-    pos = (mask.cumsum(-1) - 1).clamp(min=0)
-    cache = DynamicCache()
-    # logits_to_keep=1: the prompt's other positions never need the (large) vocabulary projection
-    out = model(input_ids=ids, attention_mask=mask, position_ids=pos, past_key_values=cache,
-                use_cache=True, logits_to_keep=1)
-    logits = out.logits[:, -1, :]
-    next_pos = pos[:, -1] + 1
+    cache, mask, next_pos, logits = prefill(model, prompts, pad_id)
     if stats is not None:
         stats["prefill_tokens"] = stats.get("prefill_tokens", 0) + sum(len(p) for p in prompts)
     all_rows: list[Row] = list(rows) + [r for _, r in shadows]

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from ..budget import RowBudget
-from ..engine import _generator, sample_token
+from ..engine import _generator, _select, prefill, sample_token
 from ..generation import SamplingConfig
 
 Sink = Callable[[int | None, str], None]
@@ -122,7 +122,7 @@ class Batcher:
             if slots:
                 self.stats["joined_running"] += len(new)
             self.stats["admitted"] += len(new)
-            state = _merge(state, self._prefill([h.ids for h in new]))
+            state = _merge(state, prefill(self.model, [h.ids for h in new], self.pad))
             slots = slots + new
         if not slots:
             return [], None
@@ -160,22 +160,6 @@ class Batcher:
         self.stats["row_steps"] += len(alive)
         return slots, (cache, mask, next_pos + 1, out.logits[:, -1, :])
 
-    def _prefill(self, prompts: list[list[int]]):
-        from transformers import DynamicCache
-
-        width = max(len(p) for p in prompts)
-        ids = torch.full((len(prompts), width), self.pad, dtype=torch.long)
-        mask = torch.zeros((len(prompts), width), dtype=torch.long)
-        for i, p in enumerate(prompts):
-            ids[i, width - len(p):] = torch.tensor(p, dtype=torch.long)
-            mask[i, width - len(p):] = 1
-        ids, mask = ids.to(self.device), mask.to(self.device)
-        pos = (mask.cumsum(-1) - 1).clamp(min=0)
-        cache = DynamicCache()
-        out = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, past_key_values=cache,
-                         use_cache=True, logits_to_keep=1)
-        return cache, mask, pos[:, -1] + 1, out.logits[:, -1, :]
-
     @staticmethod
     def _end(h: Handle, how: str, error: BaseException | None = None) -> None:
         h.error = error
@@ -195,9 +179,7 @@ def _take(state, rows: list[int]):
     idx = torch.tensor(rows, device=mask.device)
     mask = mask[idx]
     start = int((mask.sum(0) > 0).int().argmax())
-    for layer in _layers(cache):
-        layer.keys = layer.keys[idx, :, start:]
-        layer.values = layer.values[idx, :, start:]
+    _select(cache, idx, start)
     return cache, mask[:, start:], next_pos[idx], logits[idx]
 
 
