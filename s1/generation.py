@@ -71,6 +71,18 @@ class GenerationResult:
         return d
 
 
+def overflow(n_prompt: int, plan: ForcingPlan, context: int | None) -> str | None:
+    """Why a prompt and its budget do not fit the context window, or None when they do. Thinking must
+    fit its maximum, or at least its minimum when unbounded (the row is cut at the window)."""
+    b = plan.budget
+    think = b.max_thinking_tokens if b.max_thinking_tokens is not None else b.min_thinking_tokens
+    need = n_prompt + think + plan.reserved_after_thinking()
+    if not context or need <= context:
+        return None
+    return (f"{n_prompt} prompt tokens + thinking budget + {plan.reserved_after_thinking()} for delimiter and "
+            f"answer = {need} tokens, beyond the model's context window of {context}")
+
+
 @dataclass
 class Prepared:
     """A validated request batch: rendered prompts, their token ids, one plan per budget, seeds."""
@@ -170,19 +182,11 @@ class Backend:
             seeds = [(thinking.seed or 0) + i for i in range(len(ids))]
         elif len(seeds) != len(ids):
             raise BudgetError(f"{len(seeds)} seeds for {len(ids)} prompts")
-        ctx = self.context_length
-        for budget, plan in zip(budgets, plans):
-            # thinking must fit its maximum, or at least its minimum when unbounded (the row cuts at the window)
-            need_think = budget.max_thinking_tokens if budget.max_thinking_tokens is not None \
-                else budget.min_thinking_tokens
+        for plan in plans:
             for i, p in enumerate(ids):
-                need = len(p) + need_think + plan.reserved_after_thinking()
-                if ctx and need > ctx:
-                    raise BudgetError(
-                        f"prompt {i + 1}: {len(p)} prompt tokens + thinking budget + "
-                        f"{plan.reserved_after_thinking()} for delimiter and answer = {need} tokens, "
-                        f"beyond the model's context window of {ctx}"
-                    )
+                err = overflow(len(p), plan, self.context_length)
+                if err:
+                    raise BudgetError(f"prompt {i + 1}: {err}")
         return Prepared(list(prompts), texts, ids, list(budgets), plans, list(seeds), thinking, answer)
 
     def _run(self, prep: Prepared, batch_size: int, progress, share: bool, stats: dict | None

@@ -23,6 +23,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..budget import BudgetError, RowBudget
+from ..generation import overflow
 from .protocol import GenRequest, Limits, RequestError, parse
 from .service import PlainRow, ServiceError
 
@@ -209,12 +210,9 @@ class Server:
             plan = self.template.plan(self.tok, req.budget)
         except BudgetError as e:
             raise RequestError(f"bad thinking budget: {e}", "thinking") from None
-        b = req.budget
-        need = len(ids) + (b.max_thinking_tokens if b.max_thinking_tokens is not None else b.min_thinking_tokens) \
-            + plan.reserved_after_thinking()
-        if ctx and need > ctx:
-            raise RequestError(f"prompt ({len(ids)} tokens) + thinking budget + {plan.reserved_after_thinking()} for "
-                               f"delimiter and answer = {need} tokens, beyond the context window of {ctx}", "thinking")
+        err = overflow(len(ids), plan, ctx)
+        if err:
+            raise RequestError(err, "thinking")
         return lambda: RowBudget(plan, room=(ctx - len(ids)) if ctx else None)
 
     # -- generation --------------------------------------------------------------------------
