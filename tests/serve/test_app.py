@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
-import threading
 import time
 
 import httpx
 import pytest
-import uvicorn
-from helpers import WORDS, smol_tokenizer, tiny_model
+from helpers import WORDS, serve_engine, smol_tokenizer, tiny_model
 
 from s1 import TEMPLATES, BudgetConfig, Engine, SamplingConfig
 from s1.serve import LocalService
@@ -25,47 +22,8 @@ PROMPTS = ["How many r in raspberry?", "What is 2+2?", "Name a colour and say wh
 
 
 @pytest.fixture(scope="module")
-def tiny_engine():
-    tok = smol_tokenizer()
-    return Engine(tiny_model(tok, WORDS, seed=2), tok, TEMPLATES["s1"], 256)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Running:
-    """A real uvicorn server on loopback in a thread."""
-
-    def __init__(self, app):
-        self.port = _free_port()
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="error"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        deadline = time.time() + 30
-        while not self.server.started:
-            if time.time() > deadline:
-                raise RuntimeError("server did not start")
-            time.sleep(0.05)
-        self.url = f"http://127.0.0.1:{self.port}/v1"
-        self.app = app
-
-    def stop(self):
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
-
-
-def _serve(engine, max_batch=8, **settings):
-    limits = settings.pop("limits", Limits())
-    service = LocalService(engine, max_batch)
-    return Running(create_app(service, ServeSettings("m", limits=limits, **settings))), service
-
-
-@pytest.fixture(scope="module")
 def server(tiny_engine):
-    run, service = _serve(tiny_engine, limits=Limits(effort={"low": 32, "medium": 64, "high": 128}))
+    run, service = serve_engine(tiny_engine, limits=Limits(effort={"low": 32, "medium": 64, "high": 128}))
     yield run, service
     run.stop()
 
@@ -227,7 +185,7 @@ def test_official_client_raises_on_bad_budget(client):
 
 def test_api_key_body_size_and_concurrency_limits(tiny_engine):
     long_engine = Engine(tiny_engine.model, tiny_engine.tokenizer, tiny_engine.template, 1024)
-    run, service = _serve(long_engine, api_key="sekret", max_body_bytes=2000, max_concurrent=1)
+    run, service = serve_engine(long_engine, api_key="sekret", max_body_bytes=2000, max_concurrent=1)
     try:
         body = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 4, "temperature": 0,
                 "thinking": {"min_tokens": 4, "max_tokens": 4}}

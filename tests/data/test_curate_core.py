@@ -1,6 +1,6 @@
 """Core curation stages: row I/O and resume, collect, decontaminate, quality filters and the s1 selection.
 
-Run: .venv/bin/pytest -q tests/test_curate_core.py
+Run: .venv/bin/pytest -q tests/data/test_curate_core.py
 """
 
 from __future__ import annotations

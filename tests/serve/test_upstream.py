@@ -11,8 +11,8 @@ import threading
 import httpx
 import pytest
 from backend_suite import CHECKS
-from test_backend_openai import start_llama
-from test_serve import Running, _serve, tiny_engine  # noqa: F401 (fixture)
+
+from helpers import Running, serve_engine, start_llama
 
 from s1.backends.openai import OpenAIBackend
 from s1.serve import UpstreamService
@@ -100,7 +100,7 @@ class _Dying(http.server.BaseHTTPRequestHandler):
         self.connection.shutdown(2)  # dies mid-request: no finish, no [DONE]
 
 
-def test_upstream_dying_mid_request(tiny_engine):  # noqa: F811
+def test_upstream_dying_mid_request(tiny_engine):
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Dying)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     run = _front(f"http://127.0.0.1:{srv.server_address[1]}/v1", tokenizer=None)
@@ -120,8 +120,8 @@ def test_upstream_dying_mid_request(tiny_engine):  # noqa: F811
 
 
 @pytest.fixture(scope="module")
-def s1_as_upstream(tiny_engine):  # noqa: F811
-    run, _ = _serve(tiny_engine, max_batch=8)
+def s1_as_upstream(tiny_engine):
+    run, _ = serve_engine(tiny_engine, max_batch=8)
     backend = OpenAIBackend(base_url=run.url, tokenizer=None, retries=1)
     backend.tokenizer, backend.template = tiny_engine.tokenizer, tiny_engine.template
     yield backend
@@ -129,5 +129,5 @@ def s1_as_upstream(tiny_engine):  # noqa: F811
 
 
 @pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__)
-def test_openai_backend_against_s1_serve(s1_as_upstream, check):
+def test_openai_backend_against_s1serve_engine(s1_as_upstream, check):
     check(s1_as_upstream)
