@@ -235,3 +235,26 @@ def test_shared_grid_equals_separate_runs(temperature, qwen_engine):
     assert kinds["max_thinking"] and (kinds["stop"] + kinds["eos"])  # both kinds of branch points happen
     assert shared_stats["decode_row_steps"] < 0.8 * separate_stats["decode_row_steps"]
     assert shared_stats["prefill_tokens"] * len(GRID) == separate_stats["prefill_tokens"]
+
+
+@pytest.mark.slow
+def test_embedded_model_matches_recorded_outputs():
+    """The embedded model (fp32) gives, token for token, the outputs the engine gave before the step
+    core and runners existed (tests/data/engine_reference.json, recorded at commit bae6900): greedy
+    and seeded sampling, budgets from 0 to 64 thinking tokens, batch 1 and 5, a shared grid."""
+    import json
+    from pathlib import Path
+
+    import s1
+
+    ref = json.loads((Path(__file__).parent / "data" / "engine_reference.json").read_text())
+    engine = s1.load(dtype="float32")
+    for name, case in ref["cases"].items():
+        prompts = [ref["prompts"][i] for i in case["prompt_indices"]]
+        budgets = [BudgetConfig(**b) for b in case["budgets"]]
+        grid = engine.generate_grid(prompts, budgets, SamplingConfig(**case["sampling"]),
+                                    batch_size=case["batch_size"])
+        for i, (row, expected) in enumerate(zip(grid, case["results"], strict=True)):
+            for j, (r, e) in enumerate(zip(row, expected, strict=True)):
+                got = r.to_dict(ids=True) | {"thinking": None, "answer": None}
+                assert got == e, (name, i, j)
