@@ -6,7 +6,10 @@ A run folder holds `config.json` (what was asked), `samples.jsonl` (one line per
 and grid point, appended as work finishes), `summary.json` and `points/*.json` (metrics, rewritten
 after every batch). Run the same command again and it continues where it stopped: work is done in
 *units* (one question, one sample, one group of grid points) whose records are written in one
-append; a unit with missing records (a kill mid-write) is dropped and redone. A different
+append. Units are decoded in batches planned over the whole run, and a batch's neighbours change
+its numbers (padding, batched kernels), so a batch with any unit missing (a kill mid-write) is
+dropped whole and redone with the same units in the same order: a resumed run's records equal an
+uninterrupted run's. The batch size is therefore part of the run's identity. A different
 configuration in the same folder is refused instead of mixing results.
 """
 
@@ -70,6 +73,23 @@ class EvalConfig:
     judge_model: str | None = None
 
     def validate(self) -> "EvalConfig":
+        from .budget import BudgetError
+        from .generation import SamplingConfig
+
+        if not self.grade_timeout > 0:  # also rejects NaN
+            raise EvalError(f"grade timeout must be > 0 seconds, got {self.grade_timeout}")
+        if self.limit is not None and self.limit < 1:
+            raise EvalError(f"limit must be >= 1, got {self.limit}")
+        if self.max_answer_tokens < 1:
+            raise EvalError(f"max answer tokens must be >= 1, got {self.max_answer_tokens}")
+        if self.min_thinking < 0:
+            raise EvalError(f"min thinking tokens must be >= 0, got {self.min_thinking}")
+        if not self.rejection_temperature > 0:
+            raise EvalError(f"rejection temperature must be > 0, got {self.rejection_temperature}")
+        try:
+            SamplingConfig(self.temperature, self.top_p, self.top_k, self.seed).validate()
+        except BudgetError as e:
+            raise EvalError(str(e)) from None
         if self.samples < 1:
             raise EvalError(f"samples must be >= 1, got {self.samples}")
         if self.samples > 1 and self.temperature == 0:
@@ -252,7 +272,7 @@ class Runner:
             recs.append({
                 "unit": unit.key(q.id), "method": unit.method, "point": point.id, "question_id": q.id,
                 "sample": unit.sample, "gold": q.answer, "extracted": v.extracted, "correct": v.correct,
-                "grading": v.method, "thinking_tokens": r.thinking_tokens, "answer_tokens": r.answer_tokens,
+                "grading": v.method, "grading_reason": v.reason, "thinking_tokens": r.thinking_tokens, "answer_tokens": r.answer_tokens,
                 "thinking_steps": r.thinking_steps, "num_ignored": r.num_ignored, "thinking_end": r.thinking_end,
                 "finish_reason": r.finish_reason, "events": r.events, **ex,
                 "thinking": r.thinking, "answer": r.answer,
@@ -273,6 +293,11 @@ def plan_units(cfg: EvalConfig, questions) -> list[list[Unit]]:
     return plan
 
 
+def plan_batches(plan: list[list[Unit]], batch_size: int) -> list[list[Unit]]:
+    """The run's batches: fixed by the plan and the batch size alone, never by what is done already."""
+    return [units[i:i + batch_size] for units in plan for i in range(0, len(units), batch_size)]
+
+
 def evaluate(cfg: EvalConfig, out: str | Path, engine: Engine | None = None, batch_size: int = 16,
              overwrite: bool = False, device: str | None = None, judge_api_key: str | None = None,
              progress: bool = False, stop_after: int | None = None, backend_options: dict | None = None) -> dict:
@@ -282,6 +307,8 @@ def evaluate(cfg: EvalConfig, out: str | Path, engine: Engine | None = None, bat
     from .tasks import get_task
 
     cfg.validate()
+    if batch_size < 1:
+        raise EvalError(f"batch size must be >= 1, got {batch_size}")
     out = Path(out)
     task = get_task(cfg.task, data=cfg.data, fields=cfg.fields, limit=cfg.limit)
     questions = task.load()
@@ -289,7 +316,8 @@ def evaluate(cfg: EvalConfig, out: str | Path, engine: Engine | None = None, bat
         raise EvalError(f"task {cfg.task} has no questions")
     plan = plan_units(cfg, questions)
     identity = {"config": cfg.identity(), "task": task.config(),
-                "questions": hashlib.sha256("\n".join(q.id for q in questions).encode()).hexdigest()}
+                "questions": hashlib.sha256("\n".join(q.id for q in questions).encode()).hexdigest(),
+                "batch_size": batch_size}
     judge = None
     if cfg.judge_url:
         from .grading import Judge
@@ -311,34 +339,33 @@ def evaluate(cfg: EvalConfig, out: str | Path, engine: Engine | None = None, bat
         start_run(out, identity)
         records = []
 
-    # resumption: keep complete units only (a unit's records were appended in one write)
-    expected = {u.key(questions[u.qi].id): len(u.group.points) for units in plan for u in units}
+    # resumption: keep complete batches only (a unit's records were appended in one write, but a
+    # batch redone with other neighbours would decode differently)
+    batches_all = plan_batches(plan, batch_size)
+    expected = {u.key(questions[u.qi].id): len(u.group.points) for b in batches_all for u in b}
     count = Counter(r["unit"] for r in records)
-    done = {k for k, n in count.items() if expected.get(k) == n}
-    if len(done) != len(count) or sum(count[k] for k in done) != len(records):
-        records = [r for r in records if r["unit"] in done]
+    complete = {k for k, n in count.items() if expected.get(k) == n}
+    todo = [b for b in batches_all if not all(u.key(questions[u.qi].id) in complete for u in b)]
+    keep = complete - {u.key(questions[u.qi].id) for b in todo for u in b}
+    if sum(count[k] for k in keep) != len(records):
+        records = [r for r in records if r["unit"] in keep]
         write_text_atomic(out / SAMPLES_FILE, "".join(json.dumps(r) + "\n" for r in records))
-    todo = [[u for u in units if u.key(questions[u.qi].id) not in done] for units in plan]
-    total = sum(len(u) for u in todo)
+    total = sum(len(b) for b in todo)
 
     runner = Runner(cfg, engine, questions, judge, batch_size)
-    bar = _progress(progress, total, len(done))
-    batches = 0
+    bar = _progress(progress, total, len(keep))
     try:
         with open(out / SAMPLES_FILE, "a") as f:
-            for units in todo:
-                for start in range(0, len(units), batch_size):
-                    if stop_after is not None and batches >= stop_after:
-                        return write_summary(out, cfg, questions, records, complete=False)
-                    chunk = units[start:start + batch_size]
-                    for recs in runner.run_units(chunk):
-                        f.write("".join(json.dumps(r) + "\n" for r in recs))  # one unit, one write
-                        records.extend(recs)
-                    f.flush()
-                    os.fsync(f.fileno())
-                    batches += 1
-                    write_summary(out, cfg, questions, records, complete=False)
-                    bar(len(chunk))
+            for n, chunk in enumerate(todo):
+                if stop_after is not None and n >= stop_after:
+                    return write_summary(out, cfg, questions, records, complete=False)
+                for recs in runner.run_units(chunk):
+                    f.write("".join(json.dumps(r) + "\n" for r in recs))  # one unit, one write
+                    records.extend(recs)
+                f.flush()
+                os.fsync(f.fileno())
+                write_summary(out, cfg, questions, records, complete=False)
+                bar(len(chunk))
     finally:
         bar(None)
     summary = write_summary(out, cfg, questions, records, complete=True)

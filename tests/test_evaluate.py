@@ -60,19 +60,73 @@ def test_resume_after_kill_loses_and_duplicates_nothing(engine, tmp_path):
         f.write(lines(full)[12] + "\n" + lines(full)[13][:40])
     s = evaluate(cfg(), killed, engine=engine, batch_size=2)
     assert s["complete"]
-    assert sorted(lines(killed)) == sorted(lines(full))  # every sample once, identical to the unbroken run
+    assert lines(killed) == lines(full)  # every sample once, in order, identical to the unbroken run
     assert len(set(lines(killed))) == 30
     assert json.loads((killed / "summary.json").read_text())["methods"] == \
         json.loads((full / "summary.json").read_text())["methods"]
+
+
+class Recording:
+    """The real engine, with the prompts of each generate_grid call written down."""
+
+    def __init__(self, engine):
+        self.engine, self.calls = engine, []
+
+    def generate_grid(self, prompts, *a, **kw):
+        self.calls.append(list(prompts))
+        return self.engine.generate_grid(prompts, *a, **kw)
+
+    def __getattr__(self, name):
+        return getattr(self.engine, name)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_batch_torn_mid_write_is_redone_with_the_same_neighbours(engine, tmp_path, seed):
+    """A kill while a batch's records are written (cut at a random byte of that batch) is resumed by
+    decoding the same questions together again, so the records equal the unbroken run's."""
+    import random
+
+    full = tmp_path / "full"
+    rec_full = Recording(engine)
+    evaluate(cfg(), full, engine=rec_full, batch_size=3)  # batches: questions 0-2, 3-4
+    whole = (full / "samples.jsonl").read_bytes()
+    first = sum(len(x) + 1 for x in lines(full)[:3 * 6])  # bytes of the first batch (3 questions x 6 points)
+    cut = random.Random(seed).randrange(first + 1, len(whole))  # inside the second batch's write
+    torn = tmp_path / "torn"
+    evaluate(cfg(), torn, engine=engine, batch_size=3, stop_after=1)
+    with open(torn / "samples.jsonl", "ab") as f:
+        f.write(whole[first:cut])
+    rec = Recording(engine)
+    s = evaluate(cfg(), torn, engine=rec, batch_size=3)
+    assert s["complete"] and lines(torn) == lines(full)
+    assert rec.calls == rec_full.calls[1:]  # the second batch again, whole: same prompts, same order
+
+
+def test_every_option_is_checked_before_the_run_folder_is_made(engine, tmp_path):
+    for bad, msg in [(dict(grade_timeout=0), "grade timeout must be > 0"),
+                     (dict(grade_timeout=float("nan")), "grade timeout must be > 0"),
+                     (dict(temperature=-1), "temperature must be >= 0"),
+                     (dict(top_p=0), "top_p must be in"), (dict(limit=0), "limit must be >= 1"),
+                     (dict(max_answer_tokens=0), "max answer tokens"), (dict(rejection_temperature=0), "rejection")]:
+        with pytest.raises(EvalError, match=msg):
+            evaluate(cfg(**bad), tmp_path / "run", engine=engine)
+        assert not (tmp_path / "run").exists()
+    with pytest.raises(EvalError, match="batch size must be >= 1"):
+        evaluate(cfg(), tmp_path / "run", engine=engine, batch_size=0)
+    assert not (tmp_path / "run").exists()
+    assert evaluate(cfg(), tmp_path / "run", engine=engine, batch_size=4)["complete"]  # the corrected rerun
 
 
 def test_changed_configuration_is_refused(engine, tmp_path):
     evaluate(cfg(), tmp_path / "run", engine=engine, batch_size=4, stop_after=1)
     before = lines(tmp_path / "run")
     with pytest.raises(EvalError, match=r"holds a run with another configuration \(config: .*max_thinking"):
-        evaluate(cfg(max_thinking=(8,)), tmp_path / "run", engine=engine)
+        evaluate(cfg(max_thinking=(8,)), tmp_path / "run", engine=engine, batch_size=4)
     with pytest.raises(EvalError, match="another configuration"):
-        evaluate(cfg(task="arith:n=6,steps=1,digits=1"), tmp_path / "run", engine=engine)
+        evaluate(cfg(task="arith:n=6,steps=1,digits=1"), tmp_path / "run", engine=engine, batch_size=4)
+    # batches decode differently with other neighbours: a resumed run keeps its batch size
+    with pytest.raises(EvalError, match=r"another configuration \(batch_size: 4 there, 2 now\)"):
+        evaluate(cfg(), tmp_path / "run", engine=engine, batch_size=2)
     assert lines(tmp_path / "run") == before  # nothing lost
     s = evaluate(cfg(max_thinking=(8,)), tmp_path / "run", engine=engine, overwrite=True)
     assert s["complete"] and len(lines(tmp_path / "run")) == 5 * 2
@@ -131,6 +185,7 @@ def test_bad_settings_are_clear(engine, tmp_path):
     (["eval", "--task", "arith", "--out", "X", "--judge-url", "http://127.0.0.1:9/v1", "--judge-model", "j"],
      "unreachable"),
     (["report", "NOPE"], "no config.json"),
+    (["eval", "--task", "arith:n=2", "--out", "X", "--grade-timeout", "0"], "grade timeout must be > 0"),
     (["eval", "--task", "arith:n=2", "--out", "X", "--model", "/no/such/folder"], "does not exist"),
 ])
 def test_cli_errors_are_one_line(tmp_path, capsys, monkeypatch, argv, msg):
