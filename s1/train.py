@@ -8,15 +8,21 @@ tokenized apart, exactly as at inference (the engine renders the prompt and gene
 only completion tokens carry loss. One code path from 1 CPU to N GPUs: run it plainly, or under
 `accelerate launch` with a config of configs/ (FSDP). The output folder is a Hugging Face model
 folder plus `s1_template.json` and `s1_train.json`, so `s1 generate --model OUT` just works.
+`--resume` continues from the newest *complete* checkpoint: one cut short by a kill (no readable
+trainer_state.json, which the Trainer writes last) is removed first.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from .files import write_text_atomic
+
 TRAIN_FILE = "s1_train.json"
+RUN_FILE = "run_config.json"
 
 # (thinking column, answer column) of the published layouts, tried in this order by --trace auto
 TRACES = {
@@ -96,6 +102,8 @@ def load_rows(spec: str, split: str = "train", limit: int | None = None) -> list
     import datasets
 
     path = Path(spec)
+    if path.is_file() and not _has_content(path):
+        raise TrainError(f"{spec}: no rows")
     try:
         if path.is_file():
             kind = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}.get(path.suffix)
@@ -115,8 +123,17 @@ def load_rows(spec: str, split: str = "train", limit: int | None = None) -> list
         raise TrainError(f"cannot read {spec}: {msg}") from None
     rows = ds.to_list() if limit is None else ds.select(range(min(limit, len(ds)))).to_list()
     if not rows:
-        raise TrainError(f"{spec}: no examples")
+        raise TrainError(f"{spec}: no rows")
     return rows
+
+
+def _has_content(path: Path) -> bool:
+    """False for an empty or whitespace-only file (datasets fails on one with a bare StopIteration)."""
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 16):
+            if chunk.strip():
+                return True
+    return False
 
 
 def trace_columns(cfg: TrainConfig, columns: list[str]) -> tuple[str, str]:
@@ -212,22 +229,52 @@ def _check_out(out: Path, cfg: TrainConfig, resume: bool, overwrite: bool) -> bo
     """True when an earlier run in `out` should be resumed."""
     if not out.exists() or not any(out.iterdir()):
         return False
-    saved = out / "run_config.json"
+    saved = out / RUN_FILE
     if overwrite:
-        import shutil
-
         shutil.rmtree(out)
         return False
     if not saved.exists():
         raise TrainError(f"{out} is not empty and holds no s1 training run; use another --out or --overwrite")
-    old = json.loads(saved.read_text())
+    try:
+        old = json.loads(saved.read_text(encoding="utf-8"))
+    except (ValueError, OSError) as e:  # torn by a kill in an older version, which wrote it in place
+        raise TrainError(f"{saved}: unreadable ({' '.join(str(e).split())}); use --overwrite to start over") from None
     if not resume:
         raise TrainError(f"{out} already holds a training run; use --resume to continue it or --overwrite")
     mine = _identity(cfg)
     diff = [k for k in mine if k not in ("max_steps",) and old.get(k) != mine[k]]
     if diff:
         raise TrainError(f"{out} holds a run with other settings ({', '.join(diff)}); --overwrite to start over")
-    return any(out.glob("checkpoint-*"))
+    return True  # resume: from the last complete checkpoint, or from the start if none is complete
+
+
+def _checkpoint_step(path: Path) -> int:
+    tail = path.name.rpartition("-")[2]
+    return int(tail) if tail.isdigit() else -1
+
+
+def last_checkpoint(out: Path) -> Path | None:
+    """The newest complete checkpoint-N folder in `out`, or None. The Trainer writes
+    trainer_state.json after the weights, optimizer, scheduler and RNG states: a checkpoint whose
+    trainer_state.json is missing or unreadable was cut short."""
+    for ckpt in sorted(out.glob("checkpoint-*"), key=_checkpoint_step, reverse=True):
+        try:
+            state = json.loads((ckpt / "trainer_state.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(state, dict) and "global_step" in state:
+            return ckpt
+    return None
+
+
+def drop_partial_checkpoints(out: Path) -> Path | None:
+    """Remove the checkpoints newer than the last complete one (a kill mid-save); return that one."""
+    last = last_checkpoint(out)
+    floor = _checkpoint_step(last) if last else -1
+    for ckpt in out.glob("checkpoint-*"):
+        if _checkpoint_step(ckpt) > floor:
+            shutil.rmtree(ckpt)
+    return last
 
 
 def _identity(cfg: TrainConfig) -> dict:
@@ -302,7 +349,7 @@ def train(cfg: TrainConfig, resume: bool = False, overwrite: bool = False,
     train_ds = datasets.Dataset.from_list(examples)
     out.mkdir(parents=True, exist_ok=True)
     if state.is_main_process:
-        (out / "run_config.json").write_text(json.dumps(_identity(cfg), indent=2) + "\n")
+        write_text_atomic(out / RUN_FILE, json.dumps(_identity(cfg), indent=2) + "\n")
     known = {f.name for f in fields(SFTConfig)}
     compat = {}  # transformers 5 folded warmup_ratio into warmup_steps and group_by_length into a strategy
     if "warmup_ratio" in known:
@@ -332,7 +379,13 @@ def train(cfg: TrainConfig, resume: bool = False, overwrite: bool = False,
     )
     trainer = SFTTrainer(model=model, args=args, train_dataset=train_ds, processing_class=tok,
                          callbacks=callbacks or [])
-    result = trainer.train(resume_from_checkpoint=True if do_resume else None)
+    start = None
+    if do_resume and state.is_main_process:
+        start = drop_partial_checkpoints(out)  # a kill mid-save left a checkpoint without its state
+    state.wait_for_everyone()
+    if do_resume and not state.is_main_process:
+        start = last_checkpoint(out)
+    result = trainer.train(resume_from_checkpoint=str(start) if start else None)
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     if cfg.lora:
         if state.is_main_process:  # merged: a plain model folder that every tool loads
@@ -346,7 +399,7 @@ def train(cfg: TrainConfig, resume: bool = False, overwrite: bool = False,
                    "losses": losses, "train_runtime": result.metrics.get("train_runtime"),
                    "gradient_accumulation": accum, "processes": world, "packing": packing,
                    "epochs_done": trainer.state.epoch, "tokens_per_second": _tps(counts, trainer, result)}
-        (out / TRAIN_FILE).write_text(json.dumps(summary, indent=2) + "\n")
+        write_text_atomic(out / TRAIN_FILE, json.dumps(summary, indent=2) + "\n")  # written last: the run is done
         return summary
     return {}
 
@@ -358,4 +411,5 @@ def _tps(counts, trainer, result) -> float | None:
     return round(counts["tokens"] * trainer.state.epoch / rt, 1)
 
 
-__all__ = ["TRACES", "TrainConfig", "TrainError", "build_examples", "load_rows", "memory_estimate", "train"]
+__all__ = ["TRACES", "TrainConfig", "TrainError", "build_examples", "last_checkpoint", "load_rows", "memory_estimate",
+           "train"]

@@ -111,13 +111,40 @@ def test_resume_continues_the_same_loss_trajectory(tiny_dir, data_file, tmp_path
     assert resumed["losses"] == pytest.approx(straight["losses"], rel=1e-5)  # same optimizer state and data order
 
 
+def test_resume_skips_a_checkpoint_cut_short_by_a_kill(tiny_dir, data_file, tmp_path):
+    """A kill while checkpoint-3 was written left only its config files: --resume continues from
+    checkpoint-2 (the last complete one) and ends where an unbroken run ends."""
+    straight = train(quick(tiny_dir, data_file, tmp_path / "a", save_steps=1, save_total_limit=5), progress=False)
+    cfg = quick(tiny_dir, data_file, tmp_path / "b", save_steps=1, save_total_limit=5)
+    train(cfg, callbacks=[StopAt(3)], progress=False)
+    torn = tmp_path / "b" / "checkpoint-3"
+    for f in torn.iterdir():
+        if f.name not in ("config.json", "generation_config.json"):
+            f.unlink()
+    resumed = train(cfg, resume=True, progress=False)
+    assert resumed["steps"] == straight["steps"] == 4
+    assert resumed["losses"][-2:] == pytest.approx(straight["losses"][-2:], rel=1e-5)
+    assert (tmp_path / "b" / "checkpoint-3" / "trainer_state.json").exists()  # written again, whole
+
+
+def test_a_torn_run_config_is_one_line(tmp_path, capsys, data_file):
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "run_config.json").write_text('{"model": nu')  # an older version wrote it in place
+    rc = main(["train", "--data", str(data_file), "--out", str(out), "--resume"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and "run_config.json: unreadable" in err and "--overwrite" in err, err
+
+
 def test_cli_errors(tmp_path, capsys, data_file):
     (tmp_path / "empty.jsonl").write_text("")
+    (tmp_path / "blank.jsonl").write_text("\n  \n")
     (tmp_path / "occupied").mkdir()
     (tmp_path / "occupied" / "x.txt").write_text("keep me")
     cases = [
         (["train", "--data", str(tmp_path / "nope.jsonl"), "--out", str(tmp_path / "o")], "data not found"),
-        (["train", "--data", str(tmp_path / "empty.jsonl"), "--out", str(tmp_path / "o")], "cannot read"),
+        (["train", "--data", str(tmp_path / "empty.jsonl"), "--out", str(tmp_path / "o")], "empty.jsonl: no rows"),
+        (["train", "--data", str(tmp_path / "blank.jsonl"), "--out", str(tmp_path / "o")], "blank.jsonl: no rows"),
         (["train", "--data", str(data_file), "--out", str(tmp_path / "occupied")], "holds no s1 training run"),
         (["train", "--data", str(data_file), "--out", str(tmp_path / "o"), "--model", "/no/such"], "does not exist"),
         (["train", "--out", str(tmp_path / "o")], "no training data"),
@@ -128,6 +155,7 @@ def test_cli_errors(tmp_path, capsys, data_file):
         err = capsys.readouterr().err
         assert rc == 2 and err.startswith("s1: error: ") and msg in err and err.count("\n") == 1, (argv, err)
     assert (tmp_path / "occupied" / "x.txt").read_text() == "keep me"
+    assert not (tmp_path / "o").exists()  # nothing left behind
 
 
 def test_lora_merges_into_a_plain_model_folder(tiny_dir, data_file, tmp_path):
