@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .io import FORMATS, CurateError, RowWriter, iter_rows, normalize_row
+from .io import FORMATS, CurateError, RowWriter, iter_rows, normalize_row, write_rows
 
 
 @dataclass
@@ -131,4 +131,31 @@ def collect(sources: list[Source], out: str | Path, on_error: str = "raise") -> 
     return {"stage": "collect", "out": str(out), "rows": sum(p["rows"] for p in per.values()), "sources": per}
 
 
-__all__ = ["Source", "collect", "source_rows"]
+def sources_from_specs(specs: list[str], maps: list[str], out: str | Path, limit: int | None = None) -> list[Source]:
+    """Sources from `s1 curate collect` flags: specs 'NAME=FILE_OR_HUB_ID' (a bare path is named by its stem;
+    'NAME=builtin' writes the built-in pool next to `out` first) and maps 'NAME:COLUMN=SOURCECOLUMN'."""
+    mappings: dict[str, dict] = {}
+    for m in maps:
+        name, _, rest = m.partition(":")
+        key, sep, col = rest.partition("=")
+        if not sep or not name or not key or not col:
+            raise CurateError(f"--map {m!r}: expected NAME:COLUMN=SOURCECOLUMN")
+        mappings.setdefault(name, {})[key] = col
+    sources = []
+    for s in specs:
+        name, sep, spec = s.partition("=")
+        if not sep:
+            name, spec = Path(s).stem, s
+        if spec == "builtin":
+            from .pool import builtin_pool
+
+            spec = str(Path(out).with_name(f".{name}-builtin.jsonl"))
+            write_rows(spec, builtin_pool())
+        sources.append(Source(name, spec, mappings.get(name), limit=limit))
+    unknown = set(mappings) - {s.name for s in sources}
+    if unknown:
+        raise CurateError(f"--map for unknown source(s): {', '.join(sorted(unknown))}")
+    return sources
+
+
+__all__ = ["Source", "collect", "source_rows", "sources_from_specs"]

@@ -337,5 +337,29 @@ def select(inp: str | Path, out: str | Path, n: int = 1000, seed: int = 0, metho
     return stats
 
 
+def read_candidates(report_dir: str | Path) -> list[dict]:
+    """The rows that passed every filter (what the selection drew from) as {domain, trace_tokens}, from the
+    candidates.jsonl that `select(..., report_dir=...)` wrote; [] when there is none."""
+    path = Path(report_dir) / "candidates.jsonl"
+    if not path.exists():
+        return []
+    return [{"domain": c.get("domain"), "trace_tokens": c.get("length")}
+            for c in iter_rows(path, normalize=False) if not c.get("dropped_by")]
+
+
+def push_to_hub(path: str | Path, repo: str) -> None:
+    """Upload a selection file as a Hub dataset (needs a login); the file on disk stays as written."""
+    import datasets
+
+    path = str(path)
+    kind = "parquet" if path.endswith(".parquet") else "json"
+    try:
+        datasets.load_dataset(kind, data_files=path, split="train").push_to_hub(repo)
+    except Exception as e:  # auth, network, repo errors: one line, the file stays
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise CurateError(f"push to {repo} failed ({first}); {path} is written") from None
+
+
 __all__ = ["Candidate", "IMAGE_MARKERS", "METHODS", "QUALITY_FILTERS", "choose", "difficulty", "numbering_broken",
-           "pick_diverse", "pick_longest", "pick_random", "pick_s1", "quality_verdict", "select"]
+           "pick_diverse", "pick_longest", "pick_random", "pick_s1", "push_to_hub", "quality_verdict",
+           "read_candidates", "select"]

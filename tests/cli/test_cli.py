@@ -110,3 +110,14 @@ def test_demo_shows_both_budgets_with_exact_counts(capsys):
     large = next(line for line in out.splitlines() if line.startswith("│ large"))
     assert [c.strip() for c in small.split("│")][2] == "16"
     assert 128 <= int([c.strip() for c in large.split("│")][2]) <= 160
+
+
+def test_prompt_with_unicode_line_separator_reads_back(tmp_path):
+    """What `s1 generate --output` writes (json.dumps, ensure_ascii=False: U+2028 raw) reads back as prompts."""
+    from s1.cli.generate import read_prompts
+
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"id": "x", "prompt": "line one\u2028line two\u2029end"}, ensure_ascii=False) + "\n",
+                   encoding="utf-8")
+    [rec] = read_prompts(str(src))
+    assert rec["_prompt"] == "line one\u2028line two\u2029end" and rec["_line"] == 1 and rec["id"] == "x"

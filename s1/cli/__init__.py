@@ -1,0 +1,63 @@
+"""The `s1` command: argument parsing per command group (one module each), calling the library.
+
+    s1 generate "How many r in raspberry?" --max-thinking 64        # or: python -m s1 ...
+
+Each module here adds its subcommand's flags and turns them into one library call; what a command
+does lives in the module that owns it (s1.evaluate, s1.data.*, s1.serve, s1.demo ...). Nothing in the
+package imports s1.cli. Errors a user can cause print one line and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import curate, demo, eval, generate, report, serve, train
+from .common import InputError
+
+GROUPS = (generate, eval, report, train, curate, serve, demo)  # the order of `s1 --help`
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="s1", description="s1: simple test-time scaling with budget forcing.")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    for group in GROUPS:
+        group.add_parser(sub)
+    return p
+
+
+def _user_errors() -> tuple[type[Exception], ...]:
+    """The error types whose message is all a user needs: one line, exit 2 (imported late: they pull in torch)."""
+    from ..backends import BackendError
+    from ..budget import BudgetError
+    from ..data.io import CurateError
+    from ..evaluate import EvalError
+    from ..grading import GradingError
+    from ..jsonl import JSONLError
+    from ..models import ModelError
+    from ..tasks import TaskError
+    from ..templates import TemplateError
+    from ..train import TrainError
+
+    return (InputError, BudgetError, TemplateError, ModelError, EvalError, TaskError, GradingError, TrainError,
+            CurateError, BackendError, JSONLError)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = parser()
+    args = p.parse_args(argv)
+    if not getattr(args, "func", None):
+        p.print_help()
+        return 2
+    try:
+        return args.func(args)
+    except _user_errors() as e:
+        print(f"s1: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("s1: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

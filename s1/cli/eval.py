@@ -1,0 +1,109 @@
+"""`s1 eval`: a model on a task over a grid of budgets and methods, graded, resumable.
+
+    s1 eval --task arith:n=50 --max-thinking 16,32,64,128 --out runs/smol-arith
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .common import InputError, backend_options, check_template_name, int_list, key_values, model_args, \
+    quiet_transformers
+
+EPILOG = """examples:
+  s1 eval --task arith:n=50 --max-thinking 16,32,64,128 --out runs/smol-arith
+  s1 eval --model M --task math500 --max-thinking 512,1024,2048,4096 --out runs/m-math500
+  s1 eval --model M --task aime24 --num-ignore 0,1,2,4 --samples 8 --temperature 0.6 --out runs/m-aime
+  s1 eval --model M --task aime24 --method token-conditional,class-conditional+forcing,rejection \\
+          --max-thinking 1024,2048,4096 --out runs/m-baselines
+  s1 eval --model M --task file --data my.jsonl --field prompt=problem --field answer=solution --out runs/mine
+
+Grid: every --max-thinking x --num-ignore value is one grid point of budget forcing; the largest is
+generated once and the smaller ones branch off it (the same results as separate runs, less compute).
+Results: DIR/samples.jsonl (one line per sample), DIR/summary.json, DIR/points/*.json, DIR/scaling.png.
+"""
+
+
+def add_parser(sub) -> None:
+    e = sub.add_parser(
+        "eval", help="evaluate a model on a task over a grid of budgets and methods",
+        description="Budget sweeps and baselines on a task, graded, with Control / Scaling / Performance. "
+                    "Run the same command again to resume an interrupted run.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    e.add_argument("--task", help="task name or name:key=value,... (see --list-tasks)")
+    e.add_argument("--list-tasks", action="store_true", help="list the tasks and their options, then exit")
+    e.add_argument("--data", metavar="FILE", help="local JSONL / JSON / Parquet file instead of the Hugging Face Hub")
+    e.add_argument("--field", action="append", metavar="KEY=COLUMN",
+                   help="field mapping for --data, e.g. prompt=problem, answer=solution, id=uid (repeatable)")
+    e.add_argument("--limit", type=int, metavar="N", help="only the first N questions")
+    e.add_argument("--out", required=False, metavar="DIR", help="run folder (results, summary, plot); required")
+    e.add_argument("--overwrite", action="store_true", help="replace a run folder holding another configuration")
+    model_args(e)
+    gm = e.add_argument_group("grid")
+    gm.add_argument("--method", default="budget-forcing", metavar="M[,M...]",
+                    help="budget-forcing (default), token-conditional, step-conditional, class-conditional "
+                         "(each also as +forcing, e.g. class-conditional+forcing), rejection, majority")
+    gm.add_argument("--max-thinking", default="none", metavar="N[,N...]",
+                    help="maximum thinking tokens per grid point; 'none' = no limit (default none)")
+    gm.add_argument("--num-ignore", default="0", metavar="K[,K...]", help="stops to ignore per grid point (default 0)")
+    gm.add_argument("--min-thinking", type=int, default=0, metavar="N", help="budget forcing: minimum thinking tokens")
+    gm.add_argument("--steps", default="2,4,8", metavar="N[,N...]", help="step-conditional: step limits (default 2,4,8)")
+    gm.add_argument("--extend", action="append", metavar="TEXT", help="extension string (default Wait; repeat to rotate)")
+    gm.add_argument("--answer-prefix", default="Final Answer:", metavar="TEXT", help="forced after a cut ('' for none)")
+    gm.add_argument("--max-answer", type=int, default=512, metavar="N", help="max answer tokens (default 512)")
+    gs = e.add_argument_group("sampling")
+    gs.add_argument("--samples", type=int, default=1, metavar="K", help="samples per question (needs --temperature > 0)")
+    gs.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
+    gs.add_argument("--top-p", type=float, default=1.0)
+    gs.add_argument("--top-k", type=int, default=0)
+    gs.add_argument("--seed", type=int, default=0, help="seeds derive from it, the question and the sample")
+    gs.add_argument("--rejection-tries", type=int, default=8, metavar="N", help="rejection sampling: tries per budget")
+    gs.add_argument("--rejection-temperature", type=float, default=1.0)
+    gg = e.add_argument_group("grading")
+    gg.add_argument("--grade-timeout", type=float, default=5.0, metavar="S", help="hard limit per math check (s)")
+    gg.add_argument("--judge-url", metavar="URL", help="optional LLM judge: OpenAI-compatible base URL (…/v1)")
+    gg.add_argument("--judge-model", metavar="NAME", help="judge model name (key from $S1_JUDGE_API_KEY)")
+    e.add_argument("--batch-size", type=int, default=16, help="questions decoded together (default 16)")
+    e.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..evaluate import EvalConfig, evaluate
+    from ..report import report
+    from ..tasks import list_tasks
+
+    if args.list_tasks:
+        for name, desc in list_tasks():
+            print(f"{name:16s} {desc}")
+        return 0
+    if not args.task:
+        raise InputError("--task is required (see --list-tasks)")
+    if not args.out:
+        raise InputError("--out DIR is required (the run folder)")
+    if args.batch_size < 1:
+        raise InputError(f"--batch-size must be >= 1, got {args.batch_size}")
+    check_template_name(args.template)
+    cfg = EvalConfig(
+        model=args.model, backend=args.backend, task=args.task, data=args.data,
+        fields=key_values(args.field, "--field", "KEY=COLUMN, e.g. prompt=problem"), limit=args.limit,
+        methods=tuple(m.strip() for m in args.method.split(",") if m.strip()),
+        max_thinking=int_list(args.max_thinking, "--max-thinking", allow_none=True),
+        num_ignore=int_list(args.num_ignore, "--num-ignore"), min_thinking=args.min_thinking,
+        extend=tuple(args.extend or ["Wait"]), answer_prefix=args.answer_prefix or None,
+        max_answer_tokens=args.max_answer, steps=int_list(args.steps, "--steps"), samples=args.samples,
+        temperature=args.temperature, top_p=args.top_p, top_k=args.top_k, seed=args.seed,
+        rejection_tries=args.rejection_tries, rejection_temperature=args.rejection_temperature,
+        template=args.template, think_start=args.think_start, think_end=args.think_end, system=args.system,
+        dtype=None if args.dtype == "auto" else args.dtype, grade_timeout=args.grade_timeout,
+        judge_url=args.judge_url, judge_model=args.judge_model,
+    )
+    quiet_transformers()
+    opts = backend_options(args)
+    evaluate(cfg, args.out, batch_size=args.batch_size, overwrite=args.overwrite, device=None if args.device == "auto" else args.device,
+             progress=sys.stderr.isatty(), backend_options=opts)
+    text, files = report([args.out])
+    print(text)
+    print(f"written: {', '.join(str(f) for f in files)}", file=sys.stderr)
+    return 0
