@@ -80,6 +80,15 @@ def resolve_device(device: str | None) -> str:
 
     if device in (None, "auto"):
         return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise ModelError(f"unknown device {device!r} (choose auto, cpu, cuda, cuda:N)") from None
+    if dev.type == "cuda":  # checked here: torch would fail later, after the weights are read, with a traceback
+        if not torch.cuda.is_available():
+            raise ModelError(f"device {device!r}: CUDA is not available on this machine (use --device cpu or auto)")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ModelError(f"device {device!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
     return device
 
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
+from ..files import output_problem
 from .common import InputError, make_backend, model_args
 
 EPILOG = """examples:
@@ -97,9 +97,9 @@ def run(args) -> int:
     if args.batch_size < 1:
         raise InputError(f"--batch-size must be >= 1, got {args.batch_size}")
     budget, think, answer = _settings(args)  # bad budgets fail before the model loads
+    if args.output and (problem := output_problem(args.output)):
+        raise InputError(f"--output: {problem}")  # checked before generating, not after
     records = read_prompts(args.input) if args.input else [{"_line": 1, "_prompt": args.prompt}]
-    if args.output and Path(args.output).is_dir():
-        raise InputError(f"--output {args.output} is a folder")
     backend = make_backend(args)
     prompts = [r["_prompt"] for r in records]
     if args.input:

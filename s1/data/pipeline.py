@@ -65,7 +65,9 @@ def load_config(path: str | Path) -> dict:
     if not p.is_file():
         raise CurateError(f"config file not found: {path} (s1 curate init writes an example)")
     try:
-        cfg = yaml.safe_load(p.read_text()) or {}
+        cfg = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as e:
+        raise CurateError(f"{path}: not UTF-8 text (byte {e.start})") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f":{mark.line + 1}" if mark else ""
@@ -87,8 +89,75 @@ def load_config(path: str | Path) -> dict:
                               + ", ".join(sorted(keys)))
     if not cfg.get("sources"):
         raise CurateError(f"{path}: no sources")
+    _check_types(cfg, path)  # before the run folder is made: a typo must not leave an empty one behind
     cfg.setdefault("out", str(p.with_suffix("")) + "-run")
     return cfg
+
+
+# The type of every setting a stage reads: (kind, minimum). Checked when the config is read, so a
+# wrong type is one line naming the setting, not a traceback from deep inside a stage.
+SETTING_TYPES = {
+    "decontaminate": {"against": ("names", None), "ngram": ("int", 1)},
+    "traces": {"teacher": ("str", None), "concurrency": ("int", 1), "retries": ("int", 0), "timeout": ("number", 0),
+               "max_tokens": ("int", 1)},
+    "featurize": {"tokenizer": ("str?", None), "solvers": ("names", None), "solver_budget": ("int", 0),
+                  "answer_tokens": ("int", 1), "classifier": ("str", None), "batch_size": ("int", 1)},
+    "select": {"n": ("int", 1), "seed": ("int", None), "method": ("str", None), "ablations": ("names", None),
+               "solvers_must_fail": ("bool", None), "seed_ids": ("ids", None)},
+    "builtin": {"n": ("int", 1), "seed": ("int", None), "generators": ("names?", None),
+                "difficulties": ("names?", None)},
+    "source": {"name": ("str", None), "spec": ("str", None), "split": ("str", None), "limit": ("int", 1),
+               "config": ("str?", None), "revision": ("str?", None), "cot_type": ("str?", None)},
+}
+_KIND_WORDS = {"int": "a whole number", "number": "a number", "str": "a string", "bool": "true or false",
+               "names": "a list of names", "ids": "a file name or a list of ids"}
+
+
+def _type_ok(v, kind: str) -> bool:
+    if kind.endswith("?"):
+        if v is None:
+            return True
+        kind = kind[:-1]
+    if kind == "int":
+        return isinstance(v, int) and not isinstance(v, bool)
+    if kind == "number":
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+    if kind == "str":
+        return isinstance(v, str)
+    if kind == "bool":
+        return isinstance(v, bool)
+    if kind == "ids":  # a file of ids, or the ids themselves
+        return v is None or isinstance(v, str) or _type_ok(v, "names")
+    return isinstance(v, list) and all(isinstance(x, (str, int)) and not isinstance(x, bool) for x in v)
+
+
+def _check_group(values: dict, types: dict, where: str, path) -> None:
+    for key, (kind, low) in types.items():
+        if key not in values:
+            continue
+        v = values[key]
+        if not _type_ok(v, kind):
+            words = _KIND_WORDS[kind.rstrip("?")] + (" or null" if kind.endswith("?") else "")
+            raise CurateError(f"{path}: {where}{key} must be {words}, got {v!r}")
+        if low is not None and v is not None and v < low:
+            raise CurateError(f"{path}: {where}{key} must be >= {low}, got {v!r}")
+
+
+def _check_types(cfg: dict, path) -> None:
+    if "out" in cfg and not isinstance(cfg["out"], str):
+        raise CurateError(f"{path}: out must be a folder name, got {cfg['out']!r}")
+    if not isinstance(cfg["sources"], list):
+        raise CurateError(f"{path}: sources must be a list")
+    for stage in ("decontaminate", "traces", "featurize", "select"):
+        _check_group(cfg.get(stage) or {}, SETTING_TYPES[stage], f"{stage}.", path)
+    for i, src in enumerate(cfg["sources"], 1):
+        if not isinstance(src, dict):
+            raise CurateError(f"{path}: source {i} must be a mapping (name, and spec or builtin)")
+        _check_group(src, SETTING_TYPES["source"], f"source {i}: ", path)
+        if "builtin" in src:
+            if src["builtin"] is not None and not isinstance(src["builtin"], dict):
+                raise CurateError(f"{path}: source {i}: builtin must be a mapping of options")
+            _check_group(src["builtin"] or {}, SETTING_TYPES["builtin"], f"source {i}: builtin.", path)
 
 
 def _hash(obj) -> str:

@@ -270,6 +270,8 @@ def select(inp: str | Path, out: str | Path, n: int = 1000, seed: int = 0, metho
         if report_dir is not None:
             light.append((row["id"], row.get("source_type") or "", domain, length, why))
 
+    if total == 0:  # an empty selection from an empty file is a mistake upstream, not a result
+        raise CurateError(f"{inp}: no rows")
     funnel: list[list] = [["input", total]]
     left = total
     for name in names:
