@@ -177,7 +177,9 @@ class Backend:
             if not isinstance(p, str) or not p.strip():
                 raise BudgetError(f"prompt {i + 1} is empty")
             texts.append(p if raw else self.render(p, system))
-        ids = [self.tokenizer.encode(t, add_special_tokens=False) for t in texts]
+        # a question is text: markup written in it stays characters; a raw prompt is the caller's own rendering
+        ids = [self.tokenizer.encode(t, add_special_tokens=False) if raw
+               else self.template.encode_prompt(self.tokenizer, p, system) for p, t in zip(prompts, texts)]
         if seeds is None:
             seeds = [(thinking.seed or 0) + i for i in range(len(ids))]
         elif len(seeds) != len(ids):

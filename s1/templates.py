@@ -2,11 +2,14 @@
 
 A template renders the prompt, splits a completion into thinking and answer, counts thinking
 tokens exactly and resolves budget settings to token ids. It needs a tokenizer, never a model.
+Prompt token ids come from `encode_messages` / `encode_prompt`: the template's own markup becomes
+control tokens, message content stays text (a message that writes `<|im_end|>` gets those characters).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -42,10 +45,11 @@ class ThinkingTemplate:
     # -- text -------------------------------------------------------------------------------
     def render_prompt(self, tokenizer, question: str, system: str | None = None) -> str:
         """Chat prompt with the assistant turn opened and thinking started."""
-        messages = ([{"role": "system", "content": system}] if system else []) + [
-            {"role": "user", "content": question}
-        ]
-        return self.render_messages(tokenizer, messages)
+        return self.render_messages(tokenizer, _chat(question, system))
+
+    def encode_prompt(self, tokenizer, question: str, system: str | None = None) -> list[int]:
+        """Token ids of `render_prompt`, the question and system prompt read as text (see encode_messages)."""
+        return self.encode_messages(tokenizer, _chat(question, system))
 
     def render_messages(self, tokenizer, messages: list[dict]) -> str:
         """A chat (system / user / assistant turns) with the assistant turn opened and thinking started."""
@@ -58,6 +62,19 @@ class ThinkingTemplate:
         if text.rstrip().endswith(self.think_start.strip()):
             return text
         return text + self.think_start
+
+    def encode_messages(self, tokenizer, messages: list[dict]) -> list[int]:
+        """Token ids of `render_messages`: control tokens where the chat template and the thinking
+        delimiter write them, and message content as plain text, so that content cannot close its turn,
+        open another or start the thinking by writing the markup. For content without control-token
+        text the ids are exactly those of tokenizing the rendered text."""
+        controls = _controls(tokenizer)
+        if controls is None:  # no added tokens: there is no markup to forge
+            return _encode(tokenizer, self.render_messages(tokenizer, messages))
+        # The template itself still sees the content (it may trim or split it): only each control-token
+        # text inside it is wrapped in markers, and the markers tell the encoder which ones to spell out.
+        marked = [{**m, "content": _mark(m["content"], controls)} for m in messages]
+        return _encode_marked(tokenizer, self.render_messages(tokenizer, marked), controls)
 
     def split(self, completion: str) -> tuple[str, str]:
         """Split the text after the prompt into (thinking, answer); no delimiter: all thinking."""
@@ -130,6 +147,80 @@ class ThinkingTemplate:
     # -- files ------------------------------------------------------------------------------
     def save(self, folder: str | Path) -> None:
         Path(folder, TEMPLATE_FILE).write_text(json.dumps(asdict(self), indent=2) + "\n")
+
+
+def _chat(question: str, system: str | None) -> list[dict]:
+    return ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": question}]
+
+
+# Two Unicode noncharacters (reserved for a program's internal use, never text) mark the control-token
+# text found in message content; any already in the content are dropped so they cannot be forged.
+_OPEN, _CLOSE = "\ufdd0", "\ufdd1"
+
+
+def _encode(tokenizer, text: str) -> list[int]:
+    return tokenizer.encode(text, add_special_tokens=False) if text else []
+
+
+def _controls(tokenizer) -> re.Pattern | None:
+    """A pattern of the tokenizer's control tokens: its added tokens (special or not, as `<think>` often
+    is), except one-character and whitespace ones, which are ordinary text pieces."""
+    words = tuple(sorted(w for w in tokenizer.added_tokens_encoder if len(w) > 1 and w.strip()))
+    return _alternation(words) if words else None
+
+
+@lru_cache(maxsize=32)
+def _alternation(words: tuple[str, ...]) -> re.Pattern:
+    """Leftmost-longest match of any of `words`, as a trie: one pass over the text however many words
+    there are (tokenizers with hundreds of reserved tokens share long prefixes)."""
+    trie: dict = {}
+    for w in words:
+        node = trie
+        for ch in w:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def pattern(node: dict) -> str:
+        alts = [re.escape(ch) + pattern(child) for ch, child in node.items() if ch]
+        if not alts:
+            return ""
+        body = alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
+        return f"(?:{body})?" if "" in node else body  # greedy: the longer word wins where both match
+
+    return re.compile(pattern(trie))
+
+
+def _mark(content: str, controls: re.Pattern) -> str:
+    content = content.replace(_OPEN, "").replace(_CLOSE, "")
+    return controls.sub(lambda m: _OPEN + m.group() + _CLOSE, content)
+
+
+def _encode_marked(tokenizer, text: str, controls: re.Pattern) -> list[int]:
+    """Tokenize rendered text whose content-borne control-token text is marked: marked words become
+    their characters, a lone marker (the template cut a marked word apart, as R1 templates split
+    assistant content at `</think>`) only separates the text around it (a trim the template applies
+    right there keeps that whitespace), everything else is tokenized as usual."""
+    if _OPEN not in text and _CLOSE not in text:
+        return _encode(tokenizer, text)
+    ids, pos = [], 0
+    for m in re.finditer(f"{_OPEN}({controls.pattern}){_CLOSE}|[{_OPEN}{_CLOSE}]", text):
+        ids += _encode(tokenizer, text[pos:m.start()])
+        if m.group(1):
+            ids += _spelled(tokenizer, m.group(1), controls)
+        pos = m.end()
+    return ids + _encode(tokenizer, text[pos:])
+
+
+def _spelled(tokenizer, text: str, controls: re.Pattern) -> list[int]:
+    """Ids of `text` in which no control token forms: each control word is cut after its first
+    character, so the tokenizer reads `<` and `|im_end|>` (the rest is cut again if it holds another)."""
+    ids, pos = [], 0
+    for m in controls.finditer(text):
+        word = m.group()
+        ids += _encode(tokenizer, text[pos:m.start()]) + _encode(tokenizer, word[0])
+        ids += _spelled(tokenizer, word[1:], controls)
+        pos = m.end()
+    return ids + _encode(tokenizer, text[pos:])
 
 
 def _token_text(tokenizer):

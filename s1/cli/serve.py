@@ -40,7 +40,8 @@ def add_parser(sub) -> None:
                    help="forward to this OpenAI-compatible server (…/v1) and apply budget forcing there")
     v.add_argument("--max-batch", type=int, default=16, help="rows decoded together in-process (default 16)")
     lim = v.add_argument_group("limits (requests beyond them get 400 / 413 / 429)")
-    lim.add_argument("--max-concurrent", type=int, default=64, help="requests in flight (default 64)")
+    lim.add_argument("--max-concurrent", type=int, default=64,
+                     help="choices in flight, every choice of every request counted (default 64)")
     lim.add_argument("--max-body-bytes", type=int, default=1 << 20, help="request body size (default 1 MiB)")
     lim.add_argument("--max-prompt-tokens", type=int, help="prompt tokens per request (default: the context)")
     lim.add_argument("--max-thinking-limit", type=int, metavar="N",
@@ -50,14 +51,15 @@ def add_parser(sub) -> None:
                      help="answer tokens when a request sets no max_tokens (default 1024)")
     lim.add_argument("--default-thinking", type=int, metavar="N",
                      help="thinking budget when a request sets none (default: until the model stops)")
-    lim.add_argument("--max-n", type=int, default=8, help="largest n (choices per request)")
+    lim.add_argument("--max-n", type=int, default=8,
+                     help="choices per request: n times the number of prompts (default 8)")
     lim.add_argument("--effort", default="low=512,medium=2048,high=8192", metavar="L=N,...",
                      help="reasoning_effort levels as maximum thinking tokens")
     v.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from ..serve.main import run_server
+    from ..serve.main import ListenError, run_server
 
     if args.backend == "vllm":
         raise InputError("s1 serve runs the in-process engine or --upstream (put s1 serve in front of "
@@ -77,4 +79,7 @@ def run(args) -> int:
             raise InputError(f"--effort: expected LEVEL=TOKENS,..., got {part!r}")
         effort[name.strip()] = int(n)
     api_key = args.api_key or os.environ.get("S1_API_KEY") or None
-    return run_server(args, effort, api_key)
+    try:
+        return run_server(args, effort, api_key)
+    except ListenError as e:  # checked before the model loads
+        raise InputError(str(e)) from None

@@ -15,6 +15,7 @@ import json
 import random
 import time
 import uuid
+import weakref
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -24,7 +25,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..budget import BudgetError, RowBudget
 from ..generation import overflow
-from .protocol import GenRequest, Limits, RequestError, parse
+from .choice import Choice
+from .protocol import GenRequest, Limits, RequestError, load_json, parse
 from .service import PlainRow, ServiceError
 
 
@@ -33,114 +35,13 @@ class ServeSettings:
     model_name: str
     api_key: str | None = None
     max_body_bytes: int = 1 << 20
-    max_concurrent: int = 64
+    max_concurrent: int = 64  # choices (rows) in flight, every choice of every request counted
     limits: Limits = field(default_factory=Limits)
 
 
 def _error(message: str, status: int = 400, kind: str = "invalid_request_error", param: str | None = None,
            code: str | None = None) -> JSONResponse:
     return JSONResponse({"error": {"message": message, "type": kind, "param": param, "code": code}}, status)
-
-
-class TextStream:
-    """Incremental detokenization of a token stream, holding back text that may begin a stop string.
-
-    `push(token)` returns the new text that is safe to show; `stopped` turns True when a stop string
-    appears (the text is cut before it); `flush()` returns what was held back at the end.
-    """
-
-    def __init__(self, tokenizer, stops: list[str] = ()):
-        self.tok, self.stops = tokenizer, list(stops)
-        self.ids: list[int] = []
-        self._prefix = self._read = 0  # decode window: ids[_prefix:_read] is already text
-        self.text = ""  # all decoded text so far
-        self.sent = 0  # characters of `text` already returned
-        self.stopped = False
-
-    def push(self, token: int) -> str:
-        if self.stopped:
-            return ""
-        self.ids.append(token)
-        before = self.tok.decode(self.ids[self._prefix:self._read])
-        now = self.tok.decode(self.ids[self._prefix:])
-        if len(now) <= len(before) or now.endswith("\ufffd"):
-            return ""  # an incomplete character: wait for the next token
-        self.text += now[len(before):]
-        self._prefix, self._read = self._read, len(self.ids)
-        return self._release(final=False)
-
-    def flush(self) -> str:
-        return "" if self.stopped else self._release(final=True)
-
-    def _release(self, final: bool) -> str:
-        if self.stops:
-            start = max(0, self.sent - max(len(s) for s in self.stops))
-            hits = [i for i in (self.text.find(s, start) for s in self.stops) if i >= 0]
-            if hits:
-                self.text, self.stopped = self.text[:min(hits)], True
-                final = True
-        end = len(self.text)
-        if not final and self.stops:  # keep back a tail that could still grow into a stop string
-            for s in self.stops:
-                for k in range(min(len(s) - 1, end - self.sent), 0, -1):
-                    if self.text.endswith(s[:k]):
-                        end = min(end, len(self.text) - k)
-                        break
-        out = self.text[self.sent:end]
-        self.sent = end
-        return out
-
-
-class Choice:
-    """One choice of a request: its row, its text streams and counts."""
-
-    def __init__(self, index: int, ids: list[int], row, tokenizer, req: GenRequest, chat: bool, hidden=frozenset()):
-        self.index, self.ids, self.row, self.chat, self.hidden = index, ids, row, chat, hidden
-        self.think = TextStream(tokenizer)
-        self.body = TextStream(tokenizer, req.stops)  # chat: the answer; completions: the whole continuation
-        self.out: list[int] = []
-        self.thinking_tokens = 0
-        self.finish: str | None = None
-        self.events: list[tuple[str, str, list[int]]] = []  # (field, text, token ids) deltas not yet sent
-
-    def on_token(self, tok: int, part: str) -> None:
-        if self.body.stopped or (part == "answer" and tok in self.hidden):
-            return  # past a stop string, or the end of turn that closed the answer
-        self.out.append(tok)
-        if part == "think":
-            self.thinking_tokens += 1
-        if self.chat:
-            if part == "think":
-                self._add("reasoning_content", self.think.push(tok), tok)
-            elif part == "answer":
-                self._add("content", self.body.push(tok), tok)
-        else:
-            self._add("text", self.body.push(tok), tok)
-
-    def _add(self, name: str, text: str, tok: int) -> None:
-        if self.events and self.events[-1][0] == name:
-            _, t, ids = self.events[-1]
-            self.events[-1] = (name, t + text, ids + [tok])
-        else:
-            self.events.append((name, text, [tok]))
-
-    def close(self) -> None:
-        """The row ended (or a stop string cut it): flush held text and settle the finish reason."""
-        if self.chat:
-            rest = self.think.flush()
-            if rest:
-                self.events.append(("reasoning_content", rest, []))
-        rest = self.body.flush()
-        if rest:
-            self.events.append(("content" if self.chat else "text", rest, []))
-        self.finish = "stop" if self.body.stopped else (self.row.finish_reason or "stop")
-
-    def info(self) -> dict:
-        r = self.row
-        if isinstance(r, RowBudget):
-            return {"thinking_tokens": len(r.thinking), "answer_tokens": len(r.answer), "num_ignored": r.num_ignored,
-                    "thinking_cut": r.cut, "thinking_end": r.thinking_end}
-        return {"completion_tokens": len(self.out)}
 
 
 class Server:
@@ -171,18 +72,15 @@ class Server:
             data += chunk
             if len(data) > limit:
                 raise RequestError(f"request body larger than {limit} bytes", status=413)
-        try:
-            return json.loads(data)
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise RequestError(f"malformed JSON: {e}") from None
+        return load_json(bytes(data))
 
     def prompt_ids(self, req: GenRequest) -> list[list[int]]:
         out = []
         vocab = len(self.tok)
         for p in req.prompts:
-            if req.kind == "chat":
-                ids = self.tok.encode(self.template.render_messages(self.tok, p), add_special_tokens=False)
-            elif isinstance(p, str):
+            if req.kind == "chat":  # message content is text: markup written in it does not become tokens
+                ids = self.template.encode_messages(self.tok, p)
+            elif isinstance(p, str):  # a completion prompt is the client's own rendering, markup included
                 ids = self.tok.encode(p, add_special_tokens=False)
             else:
                 if max(p) >= vocab:
@@ -223,25 +121,40 @@ class Server:
         if req.model is not None and req.model != self.settings.model_name:
             raise RequestError(f"model '{req.model}' is not served here (this server has "
                                f"'{self.settings.model_name}')", "model", status=404, kind="not_found_error")
+        cap, wanted = self.settings.max_concurrent, len(req.prompts) * req.n
+        if wanted > cap:
+            raise RequestError(f"{wanted} choices in one request; this server runs at most {cap} at once", "n")
         all_ids = self.prompt_ids(req)
         makers = [self.rows(req, ids) for ids in all_ids]
-        if self.active >= self.settings.max_concurrent:
-            raise RequestError(f"too many requests in flight (limit {self.settings.max_concurrent}); retry later",
+        if self.active + wanted > cap:
+            raise RequestError(f"too many choices in flight (limit {cap}, {self.active} running); retry later",
                                status=429, kind="rate_limit_error")
         base = req.seed if req.seed is not None else random.randrange(2**31)
         hidden = self.template.eot_ids(self.tok)
         choices = [Choice(pi * req.n + k, ids, make(), self.tok, req, kind == "chat", hidden)
                    for pi, (ids, make) in enumerate(zip(all_ids, makers)) for k in range(req.n)]
-        self.active += 1
+        release = self._claim(len(choices))
         rid = ("chatcmpl-" if kind == "chat" else "cmpl-") + uuid.uuid4().hex[:24]
         if req.stream:
-            return StreamingResponse(self._stream(request, req, rid, choices, base, all_ids),
-                                     media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+            events = self._stream(request, req, rid, choices, base, all_ids, release)
+            # a stream the server never starts (the client left first) never runs its finally
+            weakref.finalize(events, release)
+            return StreamingResponse(events, media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
         try:
             await self._run_all(request, req, choices, base)
         finally:
-            self.active -= 1
+            release()
         return JSONResponse(self._response(req, rid, choices, all_ids))
+
+    def _claim(self, k: int):
+        """Count k choices in flight; the returned function gives them back (once, however often called)."""
+        self.active += k
+        held = [k]
+
+        def release():
+            self.active -= held.pop() if held else 0
+
+        return release
 
     def _task(self, req: GenRequest, c: Choice, seed: int, wake: asyncio.Event) -> asyncio.Task:
         def on_token(tok, part):
@@ -281,7 +194,7 @@ class Server:
             for t in tasks:
                 t.cancel()
 
-    async def _stream(self, request, req: GenRequest, rid: str, choices: list[Choice], base: int, all_ids):
+    async def _stream(self, request, req: GenRequest, rid: str, choices: list[Choice], base: int, all_ids, release):
         wake = asyncio.Event()
         chat = req.kind == "chat"
         obj = "chat.completion.chunk" if chat else "text_completion"
@@ -336,7 +249,7 @@ class Server:
         finally:
             for t in tasks:
                 t.cancel()
-            self.active -= 1
+            release()
 
     def _usage(self, choices: list[Choice], all_ids) -> dict:
         completion = sum(len(c.out) for c in choices)
@@ -387,6 +300,10 @@ def create_app(service, settings: ServeSettings) -> FastAPI:
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_request, e: StarletteHTTPException):
         return _error(str(e.detail), e.status_code, "invalid_request_error" if e.status_code < 500 else "server_error")
+
+    @app.exception_handler(Exception)
+    async def _bug(_request, e: Exception):  # a bug of ours: still an OpenAI-style body (and a logged traceback)
+        return _error(f"internal error ({type(e).__name__})", 500, "server_error")
 
     @app.get("/v1/models")
     async def models(request: Request):

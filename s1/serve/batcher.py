@@ -135,11 +135,15 @@ class Batcher:
         for s, h in enumerate(slots):
             row = h.row
             sampled = None
-            if row.wants_sample():
-                ph = row.sampling_phase
-                sampled = greedy[s] if s in greedy else sample_token(logits[s], h.sampling[ph], h.gens[ph])
             n_think, n_answer = len(row.thinking), len(row.answer)
-            t = row.advance(sampled)
+            try:
+                if row.wants_sample():
+                    ph = row.sampling_phase
+                    sampled = greedy[s] if s in greedy else sample_token(logits[s], h.sampling[ph], h.gens[ph])
+                t = row.advance(sampled)
+            except Exception as e:  # this row's own settings failed it (e.g. its sampling): it ends alone
+                self._end(h, "error", e)
+                continue
             h.out.append(t)
             part = "think" if len(row.thinking) > n_think else "answer" if len(row.answer) > n_answer else "delim"
             if part != "delim" or not row.done:

@@ -1,11 +1,51 @@
-"""Build the service `s1 serve` asked for and run it under uvicorn."""
+"""Build the service `s1 serve` asked for and run it under uvicorn (`s1 serve --help`).
+
+The address is checked before the model loads: a bad port or one in use is one line, not a traceback
+minutes later, and a server reachable from other machines without an API key is warned about at once.
+"""
+
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import socket
 import sys
 
 from .protocol import Limits
+
+
+class ListenError(ValueError):
+    """An address `s1 serve` cannot listen on."""
+
+
+def check_listen(host: str, port: int, api_key: str | None) -> str | None:
+    """Raise ListenError unless (host, port) can be bound now; return a warning when the address is
+    reachable from other machines and no API key is set (None otherwise)."""
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise ListenError(f"--port must be between 1 and 65535, got {port}")
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as e:
+        raise ListenError(f"--host {host}: not an address of this machine ({e})") from None
+    family, _, _, _, addr = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: a closing socket is no conflict
+        try:
+            s.bind(addr)
+        except OSError as e:
+            raise ListenError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+    if api_key or all(_loopback(info[4][0]) for info in infos):
+        return None
+    return (f"s1 serve: warning: {host} is reachable from other machines and no API key is set "
+            "(--api-key or $S1_API_KEY): anyone who can reach it can use the model")
+
+
+def _loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
 
 
 def build_service(args):
@@ -31,6 +71,9 @@ def run_server(args, effort: dict[str, int], api_key: str | None) -> int:
 
     from .app import ServeSettings, create_app
 
+    warning = check_listen(args.host, args.port, api_key)  # before the model loads
+    if warning:
+        print(warning, file=sys.stderr)
     service, name = build_service(args)
     limits = Limits(max_prompt_tokens=args.max_prompt_tokens, max_thinking_tokens=args.max_thinking_limit,
                     max_answer_tokens=args.max_tokens_limit,
@@ -43,7 +86,5 @@ def run_server(args, effort: dict[str, int], api_key: str | None) -> int:
         else "in-process"
     print(f"s1 serve: http://{args.host}:{args.port}/v1 · model {settings.model_name} ({where})"
           f"{' · API key required' if api_key else ''}", file=sys.stderr)
-    if args.host not in ("127.0.0.1", "localhost", "::1") and not api_key:
-        print("s1 serve: warning: listening beyond this machine without an API key", file=sys.stderr)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0

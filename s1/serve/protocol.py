@@ -8,10 +8,13 @@ The thinking controls are an extra request field, as reasoning APIs do it:
      "reasoning_effort": "low" | "medium" | "high"}          # mapped to a maximum thinking budget
 
 `max_tokens` / `max_completion_tokens` bound the answer (the content), not the thinking.
+A request's `n` counts per prompt: `len(prompt list) * n` choices in all, which `Limits.max_n` caps.
 """
 
 from __future__ import annotations
 
+import json
+import math
 from dataclasses import dataclass, field
 
 from ..budget import BudgetConfig, BudgetError
@@ -40,8 +43,10 @@ class Limits:
     max_thinking_tokens: int | None = None  # the largest thinking budget a client may ask (None: context)
     max_answer_tokens: int = 4096
     default_answer_tokens: int = 1024
-    max_n: int = 8
+    max_n: int = 8  # choices per request: every choice of every prompt counts
     max_stops: int = 4
+    max_stop_chars: int = 256  # per stop string (the stream holds back a tail that long each token)
+    max_extend: int = 16  # thinking.extend strings
     effort: dict[str, int] = field(default_factory=lambda: {"low": 512, "medium": 2048, "high": 8192})
     default_thinking: int | None = None  # max thinking tokens when the request sets none
 
@@ -64,6 +69,55 @@ class GenRequest:
     model: str | None
 
 
+# Temperatures below this are greedy: dividing logits by less overflows float32 into inf / nan.
+GREEDY_BELOW = 1e-5
+SEED_RANGE = (-(2**63), 2**63 - 1)  # what a torch generator takes (choices add their index to it)
+
+
+def load_json(data: bytes):
+    """A request body as JSON; anything Python's reader takes that JSON does not (NaN, Infinity,
+    numbers beyond float, lone surrogates) or cannot nest that deep is a RequestError."""
+    try:
+        body = json.loads(data, parse_constant=_no_constant, parse_float=_finite_float)
+    except RequestError:
+        raise
+    except RecursionError:
+        raise RequestError("malformed JSON: nested too deeply") from None
+    except ValueError as e:  # JSONDecodeError, UnicodeDecodeError, an integer of over 4300 digits
+        raise RequestError(f"malformed JSON: {e}") from None
+    _check_unicode(body)
+    return body
+
+
+def _no_constant(name: str):
+    raise RequestError(f"malformed JSON: {name} is not a number (JSON has no NaN or Infinity)")
+
+
+def _finite_float(text: str) -> float:
+    v = float(text)
+    if not math.isfinite(v):
+        raise RequestError(f"malformed JSON: {text} is beyond the range of a number")
+    return v
+
+
+def _check_unicode(body) -> None:
+    """Reject strings with lone surrogates (JSON escapes allow them): a tokenizer or the error reply
+    itself could not encode them."""
+    todo = [body]
+    while todo:
+        v = todo.pop()
+        if isinstance(v, str):
+            try:
+                v.encode("utf-8")
+            except UnicodeEncodeError:
+                raise RequestError("the request holds a lone surrogate (invalid Unicode)") from None
+        elif isinstance(v, dict):
+            todo.extend(v)
+            todo.extend(v.values())
+        elif isinstance(v, list):
+            todo.extend(v)
+
+
 def _num(body: dict, key: str, kind, lo=None, hi=None, default=None):
     v = body.get(key, default)
     if v is None:
@@ -72,10 +126,19 @@ def _num(body: dict, key: str, kind, lo=None, hi=None, default=None):
         raise RequestError(f"'{key}' must be an integer", key)
     if kind is float and (isinstance(v, bool) or not isinstance(v, (int, float))):
         raise RequestError(f"'{key}' must be a number", key)
+    if kind is float and not _finite(v):
+        raise RequestError(f"'{key}' must be a finite number", key)
     if lo is not None and v < lo or hi is not None and v > hi:
         rng = f">= {lo}" if hi is None else f"between {lo} and {hi}"
         raise RequestError(f"'{key}' must be {rng}, got {v}", key)
     return v
+
+
+def _finite(v) -> bool:
+    try:
+        return math.isfinite(v)
+    except OverflowError:  # an integer beyond any float
+        return False
 
 
 def parse(body, kind: str, limits: Limits) -> GenRequest:
@@ -84,7 +147,8 @@ def parse(body, kind: str, limits: Limits) -> GenRequest:
     allowed = CHAT if kind == "chat" else COMPLETIONS
     unknown = sorted(set(body) - allowed)
     if unknown:
-        raise RequestError(f"unknown field '{unknown[0]}'", unknown[0])
+        name = unknown[0] if len(unknown[0]) <= 64 else unknown[0][:64] + "..."
+        raise RequestError(f"unknown field '{name}'", name)
     if kind == "chat":
         prompts = [_messages(body.get("messages"))]
     else:
@@ -95,14 +159,19 @@ def parse(body, kind: str, limits: Limits) -> GenRequest:
         if _num(body, key, float, default=0) != 0:
             raise RequestError(f"'{key}' is not supported (only 0)", key)
     n = _num(body, "n", int, 1, limits.max_n, 1)
+    if len(prompts) * n > limits.max_n:
+        raise RequestError(f"{len(prompts)} prompts x n={n} = {len(prompts) * n} choices; this server returns at "
+                           f"most {limits.max_n} per request", "n")
     temperature = _num(body, "temperature", float, 0, 2, 1.0)
+    if temperature < GREEDY_BELOW:
+        temperature = 0.0
     top_p = _num(body, "top_p", float, default=1.0)
     if not 0 < top_p <= 1:
         raise RequestError(f"'top_p' must be in (0, 1], got {top_p}", "top_p")
     top_k = _num(body, "top_k", int, -1, default=0)
-    seed = _num(body, "seed", int, default=None)
+    seed = _num(body, "seed", int, *SEED_RANGE, default=None)
     if n > 1 and temperature == 0:
-        raise RequestError("n > 1 needs temperature > 0 (greedy choices would be identical)", "n")
+        raise RequestError(f"n > 1 needs temperature >= {GREEDY_BELOW} (greedy choices would be identical)", "n")
     stream = body.get("stream", False)
     if not isinstance(stream, bool):
         raise RequestError("'stream' must be true or false", "stream")
@@ -116,6 +185,8 @@ def parse(body, kind: str, limits: Limits) -> GenRequest:
         raise RequestError("'stop' must be a string or a list of non-empty strings", "stop")
     if len(stops) > limits.max_stops:
         raise RequestError(f"at most {limits.max_stops} stop sequences", "stop")
+    if any(len(s) > limits.max_stop_chars for s in stops):
+        raise RequestError(f"a stop sequence may have at most {limits.max_stop_chars} characters", "stop")
     stop_ids = body.get("stop_token_ids") or []
     if not isinstance(stop_ids, list) or not all(isinstance(t, int) and not isinstance(t, bool) for t in stop_ids):
         raise RequestError("'stop_token_ids' must be a list of token ids", "stop_token_ids")
@@ -147,7 +218,7 @@ def _budget(body: dict, kind: str, limits: Limits, answer_tokens: int) -> Budget
         raise RequestError(f"unknown field 'thinking.{bad[0]}' (use {', '.join(sorted(THINKING))})", "thinking")
     cap = thinking.get("max_tokens")
     if effort is not None:
-        if effort not in limits.effort:
+        if not isinstance(effort, str) or effort not in limits.effort:
             raise RequestError(f"'reasoning_effort' must be one of {', '.join(limits.effort)}", "reasoning_effort")
         if cap is None:
             cap = limits.effort[effort]
@@ -167,6 +238,8 @@ def _budget(body: dict, kind: str, limits: Limits, answer_tokens: int) -> Budget
         extend = [extend]
     if not isinstance(extend, list) or not all(isinstance(s, str) for s in extend):
         raise RequestError("'thinking.extend' must be a string or a list of strings", "thinking")
+    if len(extend) > limits.max_extend:
+        raise RequestError(f"'thinking.extend' takes at most {limits.max_extend} strings", "thinking")
     prefix = thinking.get("answer_prefix", "Final Answer:")
     if prefix is not None and not isinstance(prefix, str):
         raise RequestError("'thinking.answer_prefix' must be a string or null", "thinking")
@@ -183,7 +256,7 @@ def _messages(messages) -> list[dict]:
         raise RequestError("'messages' must be a non-empty list", "messages")
     out = []
     for i, m in enumerate(messages):
-        if not isinstance(m, dict) or m.get("role") not in ROLES:
+        if not isinstance(m, dict) or not isinstance(m.get("role"), str) or m["role"] not in ROLES:
             raise RequestError(f"messages[{i}] needs a role ({', '.join(sorted(ROLES))})", "messages")
         content = m.get("content")
         if isinstance(content, list):  # content parts: text only

@@ -12,7 +12,8 @@ from helpers import WORDS, serve_engine, smol_tokenizer, tiny_model
 
 from s1 import TEMPLATES, BudgetConfig, Engine, SamplingConfig
 from s1.serve import LocalService
-from s1.serve.app import ServeSettings, TextStream, create_app
+from s1.serve.app import ServeSettings, create_app
+from s1.serve.choice import TextStream
 from s1.serve.protocol import Limits
 
 openai = pytest.importorskip("openai")
