@@ -145,6 +145,7 @@ class RowBudget:
         self.cut = False
         self.thinking_end: str | None = None  # stop | eos | max_thinking | context | max_steps
         self.finish_reason: str | None = None  # stop | length
+        self.last_part: str | None = None  # think | delim | answer: where the last appended token went
         self.events: list[Event] = []
         self.steps_left = b.max_steps
         self.steps = 0  # steps completed (blank lines written), counted only under step control
@@ -213,6 +214,7 @@ class RowBudget:
         # answer phase
         if sampled in p.eot_ids:
             self.phase, self.finish_reason = DONE, "stop"
+            self.last_part = DELIM  # the end of turn closes the answer; it is not part of it
             return sampled
         self._record(sampled, ANSWER)
         return sampled
@@ -249,6 +251,7 @@ class RowBudget:
             self._queue_marker()
 
     def _record(self, tok: int, dest: str) -> None:
+        self.last_part = THINK if dest == MARK else dest
         if dest == MARK:
             self.thinking.append(tok)
             self._newlines = 0

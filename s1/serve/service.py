@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from typing import Callable
 
-from ..budget import ANSWER, DONE
+from ..budget import ANSWER, DELIM, DONE
 
 
 class ServiceError(RuntimeError):
@@ -29,6 +29,7 @@ class PlainRow:
         self.delim: list[int] = []
         self.finish_reason: str | None = None
         self.stop_token: int | None = None
+        self.last_part: str | None = None  # answer, or delim for the stop token (not shown)
 
     @property
     def done(self) -> bool:
@@ -44,8 +45,10 @@ class PlainRow:
     def advance(self, sampled: int | None) -> int:
         if sampled in self.stop_ids:
             self.phase, self.finish_reason, self.stop_token = DONE, "stop", sampled
+            self.last_part = DELIM
             return sampled
         self.answer.append(sampled)
+        self.last_part = ANSWER
         if len(self.answer) >= self.max_tokens:
             self.phase, self.finish_reason = DONE, "length"
         return sampled
