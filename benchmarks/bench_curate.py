@@ -49,7 +49,8 @@ def text(rng: random.Random, words: list[str], weights: list[float], n: int) -> 
 
 def build(rows: int, seed: int = 0) -> tuple[Path, Path, dict]:
     """Write the pool (Parquet) and the synthetic eval set (JSONL); returns their paths and the planted counts."""
-    from s1.data.io import RowWriter, row_id, write_rows
+    from s1.data.rowfiles import RowWriter, write_rows
+    from s1.data.schema import row_id
 
     rng = random.Random(seed)
     words = vocab(rng)
@@ -109,7 +110,7 @@ def stage(name: str, pool: str, evals: str, n: int) -> dict:
     import pyarrow.parquet  # noqa: F401  (its import, pandas included, is a fixed cost, not per row)
 
     from s1.data.decontaminate import build_index, decontaminate
-    from s1.data.io import count_rows, iter_rows
+    from s1.data.rowfiles import count_rows, iter_rows
     from s1.data.select import select
 
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

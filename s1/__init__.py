@@ -14,13 +14,13 @@ from .templates import TEMPLATES, ThinkingTemplate, get_template
 
 if TYPE_CHECKING:
     from .engine import Engine
-    from .generation import Backend, GenerationResult, SamplingConfig
+    from .generation import Backend, GenerationError, GenerationResult, SamplingConfig
 
 __version__ = "0.1.0"
 
 _LOADED: dict[tuple, "Engine"] = {}
-_LAZY = {"Engine": "engine", "Backend": "generation", "GenerationResult": "generation",
-         "SamplingConfig": "generation"}
+_LAZY = {"Engine": "engine", "Backend": "generation", "GenerationError": "generation",
+         "GenerationResult": "generation", "SamplingConfig": "generation"}
 
 
 def __getattr__(name: str):
@@ -82,5 +82,5 @@ def generate(
     return engine.generate(items, budget, think, ans, batch_size=batch_size, system=system, progress=progress)
 
 
-__all__ = ["Backend", "BudgetConfig", "BudgetError", "Engine", "GenerationResult", "RowBudget", "SamplingConfig",
+__all__ = ["Backend", "BudgetConfig", "BudgetError", "Engine", "GenerationError", "GenerationResult", "RowBudget", "SamplingConfig",
            "TEMPLATES", "ThinkingTemplate", "generate", "get_template", "load"]

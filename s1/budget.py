@@ -135,7 +135,8 @@ class RowBudget:
             room_cap = room - plan.reserved_after_thinking()
             if cap is None or room_cap < cap:
                 cap, self.cap_reason = max(room_cap, 0), "context"
-        self.max_thinking = cap
+        # the row's own thinking limit: the budget's max_thinking_tokens, lowered to what the context leaves
+        self.thinking_limit = cap
         self.phase = THINK
         self.thinking: list[int] = []
         self.answer: list[int] = []
@@ -153,7 +154,7 @@ class RowBudget:
         if b.max_steps is not None:
             if b.max_steps == 0 and b.stop_at_zero_steps:
                 self.cap_reason = "max_steps"
-                cap = self.max_thinking = 0
+                cap = self.thinking_limit = 0
             else:
                 self._queue_marker()
         self._check_cut()
@@ -195,8 +196,8 @@ class RowBudget:
                     self.num_ignored += 1
                     self.events.append(Event("extend", n, b.extend[i]))
                     ext = p.extend_ids[i]
-                    if self.max_thinking is not None:
-                        ext = ext[: self.max_thinking - n]  # the budget stays exact
+                    if self.thinking_limit is not None:
+                        ext = ext[: self.thinking_limit - n]  # the budget stays exact
                     if ext:
                         self.queue.extend((t, THINK) for t in ext)
                     else:
@@ -221,8 +222,8 @@ class RowBudget:
 
     def _queue_marker(self) -> None:
         ids = self.plan.step_marker_ids[self.steps_left]
-        if self.max_thinking is not None:
-            ids = ids[: self.max_thinking - len(self.thinking)]  # the budget stays exact
+        if self.thinking_limit is not None:
+            ids = ids[: self.thinking_limit - len(self.thinking)]  # the budget stays exact
         self.queue.extend((t, MARK) for t in ids)
 
     def _count_step(self, tok: int) -> None:
@@ -277,8 +278,8 @@ class RowBudget:
     def _check_cut(self) -> None:
         if (
             self.phase == THINK
-            and self.max_thinking is not None
-            and len(self.thinking) >= self.max_thinking
+            and self.thinking_limit is not None
+            and len(self.thinking) >= self.thinking_limit
             and not self.queue
         ):
             self._schedule_cut()

@@ -445,7 +445,7 @@ def _num(x, digits: int = 3) -> str:
 
 
 def _curation_text(cur: Path, cstate: dict) -> str:
-    from .data.io import iter_rows
+    from .data.rowfiles import iter_rows
 
     sel = cstate["select"]["stats"]
     fe = cstate.get("featurize", {}).get("stats", {})

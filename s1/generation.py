@@ -18,6 +18,11 @@ from .budget import BudgetConfig, BudgetError, ForcingPlan, RowBudget
 from .templates import ThinkingTemplate
 
 
+class GenerationError(ValueError):
+    """A generation request that cannot run for a reason other than its budget: sampling settings, an
+    empty prompt, a batch size or seed count that does not fit (budgets raise BudgetError)."""
+
+
 @dataclass(frozen=True)
 class SamplingConfig:
     """Sampling of one phase. temperature 0 is greedy. seed s gives row i the seed s + i, so a
@@ -30,11 +35,11 @@ class SamplingConfig:
 
     def validate(self) -> "SamplingConfig":
         if self.temperature < 0:
-            raise BudgetError(f"temperature must be >= 0, got {self.temperature}")
+            raise GenerationError(f"temperature must be >= 0, got {self.temperature}")
         if not 0 < self.top_p <= 1:
-            raise BudgetError(f"top_p must be in (0, 1], got {self.top_p}")
+            raise GenerationError(f"top_p must be in (0, 1], got {self.top_p}")
         if self.top_k < 0:
-            raise BudgetError(f"top_k must be >= 0, got {self.top_k}")
+            raise GenerationError(f"top_k must be >= 0, got {self.top_k}")
         return self
 
     def for_answer(self, temperature: float | None = None, top_p: float | None = None,
@@ -161,7 +166,7 @@ class Backend:
         budgets where it can do so exactly (the in-process engine's shadow rows).
         """
         if batch_size < 1:
-            raise BudgetError(f"batch size must be >= 1, got {batch_size}")
+            raise GenerationError(f"batch size must be >= 1, got {batch_size}")
         prep = self.prepare(prompts, budgets, thinking, answer, system, raw, seeds)
         return self._run(prep, batch_size, progress, share, stats)
 
@@ -175,7 +180,7 @@ class Backend:
         texts = []
         for i, p in enumerate(prompts):
             if not isinstance(p, str) or not p.strip():
-                raise BudgetError(f"prompt {i + 1} is empty")
+                raise GenerationError(f"prompt {i + 1} is empty")
             texts.append(p if raw else self.render(p, system))
         # a question is text: markup written in it stays characters; a raw prompt is the caller's own rendering
         ids = [self.tokenizer.encode(t, add_special_tokens=False) if raw
@@ -183,7 +188,7 @@ class Backend:
         if seeds is None:
             seeds = [(thinking.seed or 0) + i for i in range(len(ids))]
         elif len(seeds) != len(ids):
-            raise BudgetError(f"{len(seeds)} seeds for {len(ids)} prompts")
+            raise GenerationError(f"{len(seeds)} seeds for {len(ids)} prompts")
         for plan in plans:
             for i, p in enumerate(ids):
                 err = overflow(len(p), plan, self.context_length)

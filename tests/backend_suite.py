@@ -12,7 +12,7 @@ import dataclasses
 import pytest
 
 from s1.budget import BudgetConfig, BudgetError
-from s1.generation import GenerationResult, SamplingConfig
+from s1.generation import GenerationError, GenerationResult, SamplingConfig
 
 PROMPTS = ["What is 12 + 30?", "Name a prime number larger than 10.", "How many r in raspberry?"]
 FIELDS = [f.name for f in dataclasses.fields(GenerationResult)]
@@ -111,11 +111,11 @@ def check_seeded_sampling(backend) -> None:
 
 def check_errors(backend) -> None:
     """Bad requests fail before any generation, with the engine's messages."""
-    with pytest.raises(BudgetError, match="prompt 2 is empty"):
+    with pytest.raises(GenerationError, match="prompt 2 is empty"):
         backend.generate(["hi", "  "], BudgetConfig(max_thinking_tokens=4))
     with pytest.raises(BudgetError, match="larger than max"):
         backend.generate(["hi"], BudgetConfig(min_thinking_tokens=9, max_thinking_tokens=4))
-    with pytest.raises(BudgetError, match="2 seeds for 1 prompts"):
+    with pytest.raises(GenerationError, match="2 seeds for 1 prompts"):
         backend.generate(["hi"], BudgetConfig(max_thinking_tokens=4), seeds=[1, 2])
     with pytest.raises(BudgetError, match="beyond the model's context window"):
         backend.generate(["hi"], BudgetConfig(max_thinking_tokens=10**7))

@@ -8,6 +8,7 @@ import torch
 from helpers import WORDS, qwen_tokenizer, resubmit_reference, smol_tokenizer, tiny_model
 
 from s1 import TEMPLATES, BudgetConfig, BudgetError, Engine, SamplingConfig
+from s1.generation import GenerationError
 
 PROMPTS = [
     "How many r in raspberry?",
@@ -116,7 +117,7 @@ def test_finished_rows_stop_costing_compute(smol_engine):
 def test_budget_beyond_context_is_refused(smol_engine):
     with pytest.raises(BudgetError, match="context window"):
         smol_engine.generate(["hi"], BudgetConfig(max_thinking_tokens=200))
-    with pytest.raises(BudgetError, match="empty"):
+    with pytest.raises(GenerationError, match="empty"):
         smol_engine.generate(["  "], BudgetConfig(max_thinking_tokens=5))
 
 

@@ -379,22 +379,15 @@ def _load_tokenizer(spec):
         return spec, None
     from transformers import AutoTokenizer
 
-    from ..models import DEFAULT_MODEL, _ALIASES, _EMBEDDED, ModelError, cache_dir, model_path
+    from ..models import ModelError, cache_dir, embedded_gguf, embedded_name, model_path
 
-    key = _ALIASES.get((spec or DEFAULT_MODEL).lower(), (spec or DEFAULT_MODEL).lower())
+    key = embedded_name(spec)
     try:
-        if key in _EMBEDDED:
+        if key is not None:
             folder = cache_dir() / "models" / key
             if not (folder / "tokenizer_config.json").is_file():
                 # no converted copy yet: read the tokenizer straight from the GGUF (no weights)
-                import importlib.util
-                from pathlib import Path
-
-                package, gguf = _EMBEDDED[key]
-                found = importlib.util.find_spec(package)
-                if found is None or not found.submodule_search_locations:
-                    raise ModelError(f"the embedded model needs the {package.replace('_', '-')} package")
-                src = Path(list(found.submodule_search_locations)[0])
+                src, gguf = embedded_gguf(key)
                 return AutoTokenizer.from_pretrained(src, gguf_file=gguf), None
             path = str(folder)
         else:

@@ -103,8 +103,8 @@ async def drive(
         p = row.plan
         if phase == "think":
             cfg, base, stops = thinking, seed, p.stop_ids
-            if row.max_thinking is not None:
-                max_tokens = row.max_thinking - len(row.thinking)
+            if row.thinking_limit is not None:
+                max_tokens = row.thinking_limit - len(row.thinking)
             elif context is not None:
                 max_tokens = context - len(prompt) - len(out) - p.reserved_after_thinking()
             else:

@@ -290,11 +290,12 @@ class VLLMBackend(Backend):
         from vllm import LLM
         from vllm.platforms import current_platform
 
-        from ..models import _DTYPE_ALIASES, DTYPES, model_path
+        from ..models import ModelError, canonical_dtype, model_path
 
-        dt = _DTYPE_ALIASES.get(dtype or "auto", dtype or "auto")
-        if dt not in DTYPES:
-            raise BackendError(f"unknown dtype {dtype!r} (choose {', '.join(DTYPES)})")
+        try:
+            dt = canonical_dtype(dtype)
+        except ModelError as e:
+            raise BackendError(str(e)) from None
         self.model_name, self.path = model_path(model)
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(self.path)

@@ -30,8 +30,9 @@ def _user_errors() -> tuple[type[Exception], ...]:
     """The error types whose message is all a user needs: one line, exit 2 (imported late: they pull in torch)."""
     from ..backends import BackendError
     from ..budget import BudgetError
-    from ..data.io import CurateError
+    from ..data import CurateError
     from ..evaluate import EvalError
+    from ..generation import GenerationError
     from ..grading import GradingError
     from ..jsonl import JSONLError
     from ..models import ModelError
@@ -40,7 +41,7 @@ def _user_errors() -> tuple[type[Exception], ...]:
     from ..train import TrainError
 
     return (InputError, BudgetError, TemplateError, ModelError, EvalError, TaskError, GradingError, TrainError,
-            CurateError, BackendError, JSONLError)
+            CurateError, BackendError, JSONLError, GenerationError)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 
 class InputError(ValueError):
@@ -47,8 +46,8 @@ def backend_options(args) -> dict:
     stray = [k for k, v in given.items() if v is not None and k not in own]
     if stray:
         raise InputError(f"{', '.join(stray)}: not an option of --backend {args.backend}")
-    if args.backend != "transformers" and args.device not in (None, "auto"):
-        raise InputError(f"--device does not apply to --backend {args.backend}")
+    if args.backend != "transformers" and args.device not in (None, "auto"):  # also checked by load_backend,
+        raise InputError(f"--device does not apply to --backend {args.backend}")  # but s1 eval must fail first
     if args.backend == "openai":
         if not args.base_url:
             raise InputError("--backend openai needs --base-url (e.g. http://localhost:8000/v1)")
@@ -64,23 +63,10 @@ def make_backend(args):
     """The backend the model flags ask for (the in-process engine by default)."""
     from ..backends import load_backend
 
-    check_template_name(args.template)
     opts = backend_options(args)
     quiet_transformers()  # loading bars and warnings would drown the results
-    backend = args.backend
-    if backend == "transformers":
-        return load_backend(backend, args.model, template=args.template, dtype=args.dtype, device=args.device,
-                            think_start=args.think_start, think_end=args.think_end)
-    return load_backend(backend, args.model, template=args.template,
-                        dtype=None if args.dtype == "auto" or backend == "openai" else args.dtype,
+    return load_backend(args.backend, args.model, template=args.template, dtype=args.dtype, device=args.device,
                         think_start=args.think_start, think_end=args.think_end, **opts)
-
-
-def check_template_name(spec: str) -> None:
-    from ..templates import TEMPLATES, TemplateError
-
-    if spec not in ("auto", "custom", *TEMPLATES) and not (spec.endswith(".json") and Path(spec).is_file()):
-        raise TemplateError(f"unknown template {spec!r} (choose auto, s1, r1, custom or a .json file)")
 
 
 def quiet_transformers(progress_bars: bool = False) -> None:

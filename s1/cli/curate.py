@@ -97,7 +97,7 @@ def run(args) -> int:
         print(f"wrote {p}; run it with: s1 curate run {p}")
         return 0
     quiet_transformers()
-    show = sys.stderr.isatty()
+    show = True  # a bar in a terminal, periodic lines in a log (s1.progress)
     if stage == "run":
         pipeline.run(args.config, progress=show, log=lambda m: print(m, file=sys.stderr))
         return 0
@@ -122,7 +122,7 @@ def run(args) -> int:
         stats = featurize(args.input, args.output, tokenizer=args.tokenizer, solvers=_names(args.solvers),
                           classifier=args.classifier, solver_budget=args.solver_budget, progress=show)
     else:
-        from ..data.io import iter_rows
+        from ..data.rowfiles import iter_rows
         from ..data.report import write_report
         from ..data.select import push_to_hub, read_candidates, select
 

@@ -8,8 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .common import InputError, backend_options, check_template_name, int_list, key_values, model_args, \
-    quiet_transformers
+from .common import InputError, backend_options, int_list, key_values, model_args, quiet_transformers
 
 EPILOG = """examples:
   s1 eval --task arith:n=50 --max-thinking 16,32,64,128 --out runs/smol-arith
@@ -84,7 +83,9 @@ def run(args) -> int:
         raise InputError("--out DIR is required (the run folder)")
     if args.batch_size < 1:
         raise InputError(f"--batch-size must be >= 1, got {args.batch_size}")
-    check_template_name(args.template)
+    from ..backends.build import check_template_spec
+
+    check_template_spec(args.template)  # before the run folder is made
     cfg = EvalConfig(
         model=args.model, backend=args.backend, task=args.task, data=args.data,
         fields=key_values(args.field, "--field", "KEY=COLUMN, e.g. prompt=problem"), limit=args.limit,
@@ -102,7 +103,7 @@ def run(args) -> int:
     quiet_transformers()
     opts = backend_options(args)
     evaluate(cfg, args.out, batch_size=args.batch_size, overwrite=args.overwrite, device=None if args.device == "auto" else args.device,
-             progress=sys.stderr.isatty(), backend_options=opts)
+             progress=True, backend_options=opts)
     text, files = report([args.out])
     print(text)
     print(f"written: {', '.join(str(f) for f in files)}", file=sys.stderr)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from .common import InputError, model_args
+from .common import InputError, backend_options, model_args, quiet_transformers
 
 EPILOG = """examples:
   s1 serve                                              # embedded model on http://127.0.0.1:8000/v1
@@ -78,6 +78,9 @@ def run(args) -> int:
         if not name.strip() or not n.strip().isdigit():
             raise InputError(f"--effort: expected LEVEL=TOKENS,..., got {part!r}")
         effort[name.strip()] = int(n)
+    if not args.upstream:
+        backend_options(args)  # a flag of another backend is an error
+    quiet_transformers()
     api_key = args.api_key or os.environ.get("S1_API_KEY") or None
     try:
         return run_server(args, effort, api_key)

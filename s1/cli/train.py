@@ -6,9 +6,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-from .common import check_template_name, quiet_transformers
+from .common import quiet_transformers
 
 EPILOG = """examples:
   s1 train --data s1k.parquet --out ckpt/ --max-length 1024 --epochs 3          # embedded model, CPU
@@ -82,10 +81,12 @@ def run(args) -> int:
         packing=args.packing, lora=args.lora, lora_r=args.lora_r, lora_alpha=args.lora_alpha,
         save_steps=args.save_steps, max_steps=args.max_steps, seed=args.seed,
     )
-    check_template_name(args.template)
+    from ..backends.build import check_template_spec
+
+    check_template_spec(args.template)
     quiet_transformers(progress_bars=True)  # the download bars of a large model are worth seeing
     s = train(cfg, resume=args.resume, overwrite=args.overwrite, force=args.force,
-              progress=sys.stderr.isatty())
+              progress=True)
     if s:
         first, last = (s["losses"][0], s["losses"][-1]) if s["losses"] else (None, None)
         print(f"trained {s['steps']} steps; loss {first} -> {last}; {s['tokens_per_second']} tokens/s; "

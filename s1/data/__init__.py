@@ -6,6 +6,10 @@ Each stage is a function here and a subcommand of `s1 curate`; each streams rows
 .parquet file to another, and resumes when run again. `pipeline.run` chains them from a YAML config.
 """
 
-from .io import CurateError
+
+
+class CurateError(Exception):
+    """Something the user can fix (a bad row, a missing file or column, an unknown task); one-line message."""
+
 
 __all__ = ["CurateError"]

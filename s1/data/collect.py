@@ -14,7 +14,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .io import FORMATS, CurateError, RowWriter, iter_rows, normalize_row, write_rows
+from . import CurateError
+from .rowfiles import FORMATS, RowWriter, iter_rows, write_rows
+from .schema import normalize_row
 
 
 @dataclass

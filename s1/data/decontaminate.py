@@ -19,7 +19,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .io import FORMATS, CurateError, RowWriter, iter_rows, row_id
+from . import CurateError
+from .rowfiles import FORMATS, RowWriter, iter_rows
+from .schema import row_id
 
 _NON_ALNUM = re.compile(r"[^0-9a-z]+")
 TEMPLATE_SHARE = 0.5  # an n-gram in >= this share of one eval set's prompts is template text

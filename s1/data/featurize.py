@@ -20,7 +20,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .io import Checkpoint, CurateError, RowWriter, count_rows, iter_rows, parse_endpoint
+from ..backends.build import parse_endpoint
+from . import CurateError
+from .checkpoint import Checkpoint
+from .rowfiles import RowWriter, count_rows, iter_rows
 from .msc import MSC, classify_offline, parse_code, prompt_lines
 
 log = logging.getLogger(__name__)

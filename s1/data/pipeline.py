@@ -16,7 +16,8 @@ import json
 import time
 from pathlib import Path
 
-from .io import CurateError, write_rows
+from . import CurateError
+from .rowfiles import write_rows
 
 DEFAULT_CONFIG = """\
 # s1 curate run: the offline default (built-in pool, code-written traces, the embedded model as
@@ -194,7 +195,7 @@ def run(config: str | Path | dict, progress: bool = False, log=print) -> dict:
     from .decontaminate import decontaminate
     from .featurize import featurize
     from .report import write_report
-    from .select import select
+    from .select import read_candidates, select
     from .traces import traces
 
     cfg = load_config(config) if not isinstance(config, dict) else config
@@ -235,30 +236,16 @@ def run(config: str | Path | dict, progress: bool = False, log=print) -> dict:
         state_path.write_text(json.dumps(state, indent=2, default=str) + "\n")
         log(f"s1 curate: {name}: {_brief(name, stats)} ({state[name]['seconds']:.1f}s)")
 
-    from .io import iter_rows
+    from .rowfiles import iter_rows
 
     sel = state["select"]["stats"]
     funnel = [("pool (collected)", state["collect"]["stats"]["rows"]),
               ("decontaminated", state["decontaminate"]["stats"]["kept"])]
     funnel += [(n if n == "selected" else f"filter: {n}", c) for n, c in sel["funnel"][1:]]
-    pool_rows = _candidates(out / "report")
+    pool_rows = read_candidates(out / "report")
     report = write_report(out / "report", funnel, pool_rows, iter_rows(files["select"]), state)
     log(f"s1 curate: report: {report[0]}")
     return state
-
-
-def _candidates(report_dir: Path):
-    """The rows that passed every filter (what the selection drew from), from select's side file."""
-    path = report_dir / "candidates.jsonl"
-    if not path.exists():
-        return []
-    rows = []
-    with open(path) as f:
-        for line in f:
-            c = json.loads(line)
-            if not c.get("dropped_by"):
-                rows.append({"domain": c.get("domain"), "trace_tokens": c.get("length")})
-    return rows
 
 
 def _select_all(inp: Path, out: Path, se: dict, select) -> dict:

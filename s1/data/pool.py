@@ -23,7 +23,7 @@ from fractions import Fraction
 
 from ..tasks.combinatorics import arrangements
 from ..tasks.words import WORDS
-from .io import row_id
+from .schema import row_id
 
 # generator name -> MSC class of its questions (the classifier should find the same; tests check it)
 DOMAINS: dict[str, str] = {

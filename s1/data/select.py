@@ -21,7 +21,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .io import FORMATS, CurateError, RowWriter, iter_rows, to_s1k11
+from . import CurateError
+from .rowfiles import FORMATS, RowWriter, iter_rows
+from .schema import to_s1k11
 
 METHODS = ("s1", "random", "diverse", "longest")
 UNKNOWN_DOMAIN = "unknown"

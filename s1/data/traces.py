@@ -22,7 +22,10 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Callable, Iterator
 
-from .io import Checkpoint, CurateError, iter_rows, parse_endpoint, write_rows
+from ..backends.build import parse_endpoint
+from . import CurateError
+from .checkpoint import Checkpoint
+from .rowfiles import iter_rows, write_rows
 
 TRACE_COLUMNS = ("thinking", "attempt", "trace_error", "teacher")
 API_KEY_ENV = ("S1_TEACHER_API_KEY", "OPENAI_API_KEY")

@@ -4,11 +4,9 @@ The address is checked before the model loads: a bad port or one in use is one l
 minutes later, and a server reachable from other machines without an API key is warned about at once.
 """
 
-
 from __future__ import annotations
 
 import ipaddress
-import os
 import socket
 import sys
 
@@ -50,19 +48,19 @@ def _loopback(address: str) -> bool:
 
 def build_service(args):
     """(service, default model name) for parsed `s1 serve` arguments."""
+    from ..backends import load_backend
+
+    common = dict(template=args.template, think_start=args.think_start, think_end=args.think_end)
     if args.upstream or args.backend == "openai":
-        from ..backends.openai import OpenAIBackend
         from .service import UpstreamService
 
-        backend = OpenAIBackend(args.model, template=args.template, think_start=args.think_start,
-                                think_end=args.think_end, base_url=args.upstream or args.base_url,
-                                api_key=os.environ.get("OPENAI_API_KEY"), tokenizer=args.tokenizer,
-                                served_model=args.served_model)
+        backend = load_backend("openai", args.model, **common, device=args.device,
+                               base_url=args.upstream or args.base_url, tokenizer=args.tokenizer,
+                               served_model=args.served_model)
         return UpstreamService(backend), backend.served_model
-    from ..cli import _engine
     from .service import LocalService
 
-    engine = _engine(args)
+    engine = load_backend("transformers", args.model, **common, dtype=args.dtype, device=args.device)
     return LocalService(engine, args.max_batch), args.model or "smollm2-135m"
 
 

@@ -12,8 +12,10 @@ import pytest
 
 from s1.data.collect import Source, collect
 from s1.data.decontaminate import build_index, decontaminate, words
-from s1.data.io import (S1K11_COLUMNS, Checkpoint, CurateError, RowWriter, iter_rows, normalize_row, row_id,
-                        to_s1k11, work_path, write_rows)
+from s1.data import CurateError
+from s1.data.checkpoint import Checkpoint, work_path
+from s1.data.rowfiles import RowWriter, iter_rows, write_rows
+from s1.data.schema import S1K11_COLUMNS, normalize_row, row_id, to_s1k11
 from s1.data.select import (QUALITY_FILTERS, Candidate, choose, difficulty, numbering_broken, quality_verdict,
                             select)
 

@@ -20,7 +20,10 @@ from helpers import WORDS, smol_tokenizer, tiny_model
 import s1
 from s1.data import featurize as fz
 from s1.data.featurize import featurize, gold_answer, grade_answer, parse_classifier
-from s1.data.io import CurateError, iter_rows, row_id, work_path
+from s1.data import CurateError
+from s1.data.checkpoint import work_path
+from s1.data.rowfiles import iter_rows
+from s1.data.schema import row_id
 from s1.data.msc import KEYWORDS, MSC, classify_offline, parse_code
 from s1.data.pool import DOMAINS, FLAWS, builtin_pool
 

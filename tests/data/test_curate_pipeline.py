@@ -6,7 +6,8 @@ import pytest
 import yaml
 
 from s1.cli import main
-from s1.data.io import CurateError, iter_rows
+from s1.data import CurateError
+from s1.data.rowfiles import iter_rows
 from s1.data.pipeline import DEFAULT_CONFIG, load_config, run
 
 S1K11 = ["solution", "question", "cot_type", "source_type", "metadata", "gemini_thinking_trajectory",

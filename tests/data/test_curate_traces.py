@@ -12,7 +12,8 @@ import pytest
 from helpers import WORDS, smol_tokenizer, tiny_model
 
 from s1 import TEMPLATES, BudgetConfig, Engine
-from s1.data.io import CurateError, row_id
+from s1.data import CurateError
+from s1.data.schema import row_id
 from s1.data.traces import parse_completion, parse_teacher, split_reply, traces
 
 
