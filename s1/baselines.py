@@ -51,7 +51,7 @@ def _name(m: int | None) -> str:
     return "none" if m is None else str(m)
 
 
-def _budget(cfg, **kw) -> BudgetConfig:
+def point_budget(cfg, **kw) -> BudgetConfig:
     """The run's base budget (extensions, answer prefix, answer length) with the point's limits."""
     base = BudgetConfig(min_thinking_tokens=cfg.min_thinking, extend=tuple(cfg.extend),
                         answer_prefix=cfg.answer_prefix or None, max_answer_tokens=cfg.max_answer_tokens)
@@ -68,7 +68,7 @@ def _limits(cfg) -> list[int]:
 def budget_forcing(cfg) -> list[Group]:
     lo = cfg.min_thinking or None
     points = tuple(
-        Point(f"max={_name(m)},ignore={k}", _budget(cfg, max_thinking_tokens=m, num_ignore=k), lo, m)
+        Point(f"max={_name(m)},ignore={k}", point_budget(cfg, max_thinking_tokens=m, num_ignore=k), lo, m)
         for m in cfg.max_thinking for k in cfg.num_ignore
     )
     return [Group("all", None, points)]
@@ -77,7 +77,7 @@ def budget_forcing(cfg) -> list[Group]:
 def token_conditional(cfg, forcing: bool = False) -> list[Group]:
     return [
         Group(f"tokens={m}", TOKEN_INSTRUCTION.format(n=m),
-              (Point(f"tokens={m}", _budget(cfg, max_thinking_tokens=m if forcing else None,
+              (Point(f"tokens={m}", point_budget(cfg, max_thinking_tokens=m if forcing else None,
                                             min_thinking_tokens=0), None, m),))
         for m in _limits(cfg)
     ]
@@ -88,7 +88,7 @@ def step_conditional(cfg, forcing: bool = False) -> list[Group]:
         raise ValueError("step-conditional control needs --steps (e.g. 4,8,16)")
     return [
         Group(f"steps={n}", STEP_INSTRUCTION.format(n=n),
-              (Point(f"steps={n}", _budget(cfg, max_steps=n, stop_at_zero_steps=forcing, min_thinking_tokens=0),
+              (Point(f"steps={n}", point_budget(cfg, max_steps=n, stop_at_zero_steps=forcing, min_thinking_tokens=0),
                      None, n, "steps"),))
         for n in cfg.steps
     ]
@@ -98,17 +98,17 @@ def class_conditional(cfg, forcing: bool = False) -> list[Group]:
     groups = []
     for cls, text in CLASS_INSTRUCTIONS.items():
         if forcing:
-            points = tuple(Point(f"{cls},max={m}", _budget(cfg, max_thinking_tokens=m, min_thinking_tokens=0), None, m)
+            points = tuple(Point(f"{cls},max={m}", point_budget(cfg, max_thinking_tokens=m, min_thinking_tokens=0), None, m)
                            for m in _limits(cfg))
         else:
-            points = (Point(cls, _budget(cfg, min_thinking_tokens=0)),)
+            points = (Point(cls, point_budget(cfg, min_thinking_tokens=0)),)
         groups.append(Group(cls, text, points))
     return groups
 
 
 def rejection(cfg) -> list[Group]:
     # each point's budget is the forced fallback used when no try fits (see evaluate._run_rejection)
-    points = tuple(Point(f"max={m}", _budget(cfg, max_thinking_tokens=m, min_thinking_tokens=0), None, m)
+    points = tuple(Point(f"max={m}", point_budget(cfg, max_thinking_tokens=m, min_thinking_tokens=0), None, m)
                    for m in sorted(_limits(cfg)))
     return [Group("all", None, points)]
 
@@ -119,7 +119,7 @@ def majority(cfg) -> list[Group]:
     caps = [m for m in cfg.max_thinking if m is not None]
     m = max(caps) if caps and None not in cfg.max_thinking else None
     # one generation point; the vote over the first k samples is computed per k in the summary
-    return [Group("all", None, (Point("samples", _budget(cfg, max_thinking_tokens=m)),))]
+    return [Group("all", None, (Point("samples", point_budget(cfg, max_thinking_tokens=m)),))]
 
 
 def majority_ks(samples: int) -> list[int]:
