@@ -95,11 +95,22 @@ def choose(seqs: Sequence[Seq], logits: torch.Tensor, rows: Sequence[int] | None
     """Each row's draw from `logits[rows[i]]` (default: row i), None where its token is forced."""
     rows = list(range(len(seqs))) if rows is None else list(rows)
     cfgs = [s.wants() for s in seqs]
-    greedy = sorted({r for r, c in zip(rows, cfgs) if c is not None and c.temperature == 0})
+    best = _argmax(cfgs, logits, rows)
+    return [_draw(s, c, logits, r, best) for s, r, c in zip(seqs, rows, cfgs)]
+
+
+def _argmax(cfgs: list[SamplingConfig | None], logits: torch.Tensor, rows: list[int]) -> dict[int, int]:
     # one argmax for all greedy rows: the common case costs no Python per row
-    best = dict(zip(greedy, logits[greedy].argmax(-1).tolist())) if greedy else {}
-    return [None if c is None else best[r] if c.temperature == 0 else
-            sample_token(logits[r], c, s.generator(logits.device)) for s, r, c in zip(seqs, rows, cfgs)]
+    greedy = sorted({r for r, c in zip(rows, cfgs) if c is not None and c.temperature == 0})
+    return dict(zip(greedy, logits[greedy].argmax(-1).tolist())) if greedy else {}
+
+
+def _draw(seq: Seq, cfg: SamplingConfig | None, logits: torch.Tensor, r: int, best: dict[int, int]) -> int | None:
+    if cfg is None:
+        return None
+    if cfg.temperature == 0:
+        return best[r]
+    return sample_token(logits[r], cfg, seq.generator(logits.device))
 
 
 def feed(seq: Seq, draw: int | None) -> tuple[int, str]:
@@ -179,17 +190,27 @@ class Batch:
         self.runner.free(list(self.slots))
         self.slots, self.logits, self.at = {}, None, {}
 
-    def step(self, on_token: Callable[[Seq, int, str], None] | None = None) -> None:
+    def step(self, on_token: Callable[[Seq, int, str], None] | None = None,
+             on_error: Callable[[Seq, Exception], None] | None = None) -> None:
         """One token for every row: choose, feed, split slots whose rows now differ, free finished
-        slots, then one model call for all remaining slots."""
+        slots, then one model call for all remaining slots. With `on_error`, a row whose own draw
+        or state machine fails is reported there and dropped, and the others go on; without, it raises."""
         seqs = self.seqs
-        draws = choose(seqs, self.logits, [self.at[s.slot] for s in seqs])
+        cfgs = [s.wants() for s in seqs]
+        best = _argmax(cfgs, self.logits, [self.at[s.slot] for s in seqs])
         done: list[Seq] = []
-        it = iter(draws)
+        it = iter(cfgs)
         for slot, group in list(self.slots.items()):
             by_token: dict[int, list[Seq]] = {}
-            for seq in group:
-                tok, part = feed(seq, next(it))
+            for seq in list(group):
+                try:
+                    tok, part = feed(seq, _draw(seq, next(it), self.logits, self.at[slot], best))
+                except Exception as e:
+                    if on_error is None:
+                        raise
+                    on_error(seq, e)
+                    done.append(seq)
+                    continue
                 if on_token is not None:
                     on_token(seq, tok, part)
                 if seq.row.done:

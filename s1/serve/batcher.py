@@ -1,43 +1,51 @@
 """Continuous batching over the in-process engine: requests join the running batch as they arrive.
 
-One background thread owns the model. Each loop it drops rows that finished or whose client went
-away, prefills newly arrived prompts as a small batch of their own and splices their KV cache into
-the running one (left-padded to a common length), then decodes one token for every row. Budget
-forcing is the same `RowBudget` state machine as everywhere else: a forced token is simply the
-row's next input. Each token reaches its request through a `sink(token, part)` callback, called
+    from s1.serve.batcher import Batcher; b = Batcher(engine); h = b.submit(ids, row, cfg, cfg, 0, sink)
+
+One background thread owns the model and one step-core `Batch` (s1.step) over a runner (s1.runner).
+Each turn of its loop it drops rows whose client went away (their slot is freed), gives newly
+arrived prompts free slots (only the new prompts are prefilled; running rows are not touched),
+then runs one step for every row. Budget forcing is the same `RowBudget` state machine as
+everywhere else. Each token reaches its request through a `sink(token, part)` callback, called
 from the batcher thread; `part` is "think", "answer" or "delim" (delimiter tokens the client does
-not see), and `sink(None, "done")` / `sink(None, "error")` end the request.
+not see; the closing end of turn is not sent), and `sink(None, "done")` / `sink(None, "error")`
+end the request.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
-import torch.nn.functional as F
 
-from ..budget import RowBudget
-from ..engine import _generator, _select, prefill, sample_token
+from ..budget import DELIM, RowBudget
 from ..generation import SamplingConfig
+from ..runner import make_runner
+from ..step import Batch, Seq
 
 Sink = Callable[[int | None, str], None]
 
 
-@dataclass
+@dataclass(eq=False)
 class Handle:
     """A submitted request. `cancel()` frees its row at the next step."""
 
     ids: list[int]
-    row: RowBudget
-    sampling: dict[str, SamplingConfig]
-    gens: dict[str, torch.Generator | None]
+    seq: Seq
     sink: Sink
     cancelled: bool = False
     error: BaseException | None = None
-    out: list[int] = field(default_factory=list)
+
+    @property
+    def row(self) -> RowBudget:
+        return self.seq.row
+
+    @property
+    def out(self) -> list[int]:
+        return self.seq.out
 
     def cancel(self) -> None:
         self.cancelled = True
@@ -49,24 +57,28 @@ class Batcher:
     def __init__(self, engine, max_batch: int = 16):
         if max_batch < 1:
             raise ValueError(f"max batch must be >= 1, got {max_batch}")
-        self.engine, self.model, self.max_batch = engine, engine.model, max_batch
-        self.device = next(self.model.parameters()).device
-        tok = engine.tokenizer
-        self.pad = tok.pad_token_id if tok.pad_token_id is not None else 0
+        self.engine, self.max_batch = engine, max_batch
         self._pending: deque[Handle] = deque()
+        self._live: dict[Seq, Handle] = {}
         self._cond = threading.Condition()
         self._closed = False
-        self.stats = {"steps": 0, "row_steps": 0, "admitted": 0, "joined_running": 0, "cancelled": 0,
-                      "max_rows": 0}
+        self.stats = {"admitted": 0, "joined_running": 0, "cancelled": 0, "max_rows": 0,
+                      "forward_steps": 0, "decode_row_steps": 0, "prefill_tokens": 0}
+        self._batch = self._new_batch()
         self._thread = threading.Thread(target=self._loop, name="s1-batcher", daemon=True)
         self._thread.start()
+
+    def _new_batch(self) -> Batch:
+        runner = make_runner(self.engine.model, self.max_batch, self.engine.context_length)
+        return Batch(runner, self.stats)
 
     # -- API ---------------------------------------------------------------------------------
     def submit(self, ids: list[int], row: RowBudget, thinking: SamplingConfig, answer: SamplingConfig,
                seed: int, sink: Sink) -> Handle:
-        gens = {ph: _generator(cfg, seed - (thinking.seed or 0) + (cfg.seed or 0), self.device)
-                for ph, cfg in (("think", thinking), ("answer", answer))}
-        h = Handle(list(ids), row, {"think": thinking, "answer": answer}, gens, sink)
+        sampling = {"think": thinking, "answer": answer}
+        # the answer seed keeps its offset from the thinking seed, as in Prepared.phase_seed
+        seeds = {ph: seed - (thinking.seed or 0) + (cfg.seed or 0) for ph, cfg in sampling.items()}
+        h = Handle(list(ids), Seq(row, sampling, seeds), sink)
         with self._cond:
             if self._closed:
                 raise RuntimeError("the batcher is closed")
@@ -87,18 +99,16 @@ class Batcher:
 
     # -- the loop ----------------------------------------------------------------------------
     def _loop(self) -> None:
-        slots: list[Handle] = []
-        state = None  # (cache, mask, next_pos, logits) of the running batch
         while True:
             with self._cond:
-                while not self._closed and not slots and not self._pending:
+                while not self._closed and not self._live and not self._pending:
                     self._cond.wait()
                 if self._closed:
-                    for h in [*slots, *self._pending]:
+                    for h in [*self._live.values(), *self._pending]:
                         self._end(h, "error", RuntimeError("the server is shutting down"))
                     return
                 new = []
-                while self._pending and len(slots) + len(new) < self.max_batch:
+                while self._pending and len(self._live) + len(new) < self.max_batch:
                     h = self._pending.popleft()
                     if h.cancelled:
                         self.stats["cancelled"] += 1
@@ -106,63 +116,42 @@ class Batcher:
                         new.append(h)
             try:
                 with torch.inference_mode():
-                    slots, state = self._step(slots, state, new)
+                    self._turn(new)
             except Exception as e:  # the model failed (out of memory...): fail these requests, keep serving
-                for h in [*slots, *new]:
+                for h in {id(h): h for h in [*self._live.values(), *new]}.values():
                     self._end(h, "error", e)
-                slots, state = [], None
+                self._live.clear()
+                self._batch = self._new_batch()  # a fresh runner: the failed call may have left it half-done
 
-    def _step(self, slots: list[Handle], state, new: list[Handle]):
-        keep = [i for i, h in enumerate(slots) if not h.cancelled]
-        self.stats["cancelled"] += len(slots) - len(keep)
-        if len(keep) != len(slots):
-            slots = [slots[i] for i in keep]
-            state = _take(state, keep) if slots else None
+    def _turn(self, new: list[Handle]) -> None:
+        for seq, h in list(self._live.items()):
+            if h.cancelled:
+                self.stats["cancelled"] += 1
+                self._batch.drop(seq)
+                del self._live[seq]
         if new:
-            if slots:
+            if self._live:
                 self.stats["joined_running"] += len(new)
             self.stats["admitted"] += len(new)
-            state = _merge(state, prefill(self.model, [h.ids for h in new], self.pad))
-            slots = slots + new
-        if not slots:
-            return [], None
-        cache, mask, next_pos, logits = state
-        self.stats["max_rows"] = max(self.stats["max_rows"], len(slots))
-        greedy_rows = [s for s, h in enumerate(slots)
-                       if h.row.wants_sample() and h.sampling[h.row.sampling_phase].temperature == 0]
-        greedy = dict(zip(greedy_rows, logits[greedy_rows].argmax(-1).tolist())) if greedy_rows else {}
-        inputs, alive = [], []
-        for s, h in enumerate(slots):
-            row = h.row
-            sampled = None
-            n_think, n_answer = len(row.thinking), len(row.answer)
-            try:
-                if row.wants_sample():
-                    ph = row.sampling_phase
-                    sampled = greedy[s] if s in greedy else sample_token(logits[s], h.sampling[ph], h.gens[ph])
-                t = row.advance(sampled)
-            except Exception as e:  # this row's own settings failed it (e.g. its sampling): it ends alone
-                self._end(h, "error", e)
-                continue
-            h.out.append(t)
-            part = "think" if len(row.thinking) > n_think else "answer" if len(row.answer) > n_answer else "delim"
-            if part != "delim" or not row.done:
-                h.sink(t, part)
-            if row.done:
-                self._end(h, "done")
-            else:
-                inputs.append(t), alive.append(s)
-        if not alive:
-            return [], None
-        if len(alive) != len(slots):
-            slots = [slots[s] for s in alive]
-            cache, mask, next_pos, logits = _take((cache, mask, next_pos, logits), alive)
-        mask = torch.cat([mask, mask.new_ones((len(alive), 1))], dim=1)
-        out = self.model(input_ids=torch.tensor(inputs, device=self.device)[:, None], attention_mask=mask,
-                         position_ids=next_pos[:, None], past_key_values=cache, use_cache=True)
-        self.stats["steps"] += 1
-        self.stats["row_steps"] += len(alive)
-        return slots, (cache, mask, next_pos + 1, out.logits[:, -1, :])
+            self._batch.add([h.ids for h in new], [h.seq for h in new])
+            self._live.update((h.seq, h) for h in new)
+        if not self._live:
+            return
+        self.stats["max_rows"] = max(self.stats["max_rows"], len(self._live))
+        self._batch.step(self._token, self._failed)
+
+    def _token(self, seq: Seq, tok: int, part: str) -> None:
+        h = self._live[seq]
+        done = seq.row.done
+        if part != DELIM or not done:  # the closing end of turn is not part of the reply
+            h.sink(tok, part)
+        if done:
+            del self._live[seq]
+            self._end(h, "done")
+
+    def _failed(self, seq: Seq, error: Exception) -> None:
+        """This row's own settings failed it (e.g. its sampling): it ends alone."""
+        self._end(self._live.pop(seq), "error", error)
 
     @staticmethod
     def _end(h: Handle, how: str, error: BaseException | None = None) -> None:
@@ -171,32 +160,3 @@ class Batcher:
             h.sink(None, how)
         except Exception:  # a sink that fails must not stop the loop
             pass
-
-
-def _layers(cache):
-    return [layer for layer in cache.layers if getattr(layer, "keys", None) is not None and layer.keys.numel()]
-
-
-def _take(state, rows: list[int]):
-    """Keep `rows` of a batch state, dropping leading columns that are padding for all of them."""
-    cache, mask, next_pos, logits = state
-    idx = torch.tensor(rows, device=mask.device)
-    mask = mask[idx]
-    start = int((mask.sum(0) > 0).int().argmax())
-    _select(cache, idx, start)
-    return cache, mask[:, start:], next_pos[idx], logits[idx]
-
-
-def _merge(running, new):
-    """Splice a freshly prefilled batch into the running one (both left-padded to one length)."""
-    if running is None:
-        return new
-    cache, mask, next_pos, logits = running
-    ncache, nmask, npos, nlogits = new
-    width = max(mask.shape[1], nmask.shape[1])
-    grow, ngrow = width - mask.shape[1], width - nmask.shape[1]
-    for layer, nlayer in zip(_layers(cache), _layers(ncache), strict=True):
-        layer.keys = torch.cat([F.pad(layer.keys, (0, 0, grow, 0)), F.pad(nlayer.keys, (0, 0, ngrow, 0))])
-        layer.values = torch.cat([F.pad(layer.values, (0, 0, grow, 0)), F.pad(nlayer.values, (0, 0, ngrow, 0))])
-    mask = torch.cat([F.pad(mask, (grow, 0)), F.pad(nmask, (ngrow, 0))])
-    return cache, mask, torch.cat([next_pos, npos]), torch.cat([logits, nlogits])
