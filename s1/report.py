@@ -14,6 +14,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from .evaluate import EvalError, load_run
+from .files import write_text_atomic
 
 POINT_COLUMNS = [
     ("run", "run"), ("method", "method"), ("point", "point"), ("accuracy", "accuracy %"),
@@ -91,7 +92,7 @@ def report(runs: list[str | Path], out: str | Path | None = None, title: str | N
         files += plot_scaling(series, out / "scaling", title=heading)
         parts += ["![scaling plot](scaling.png)", ""]
     text = "\n".join(parts)
-    (out / "report.md").write_text(text)
+    write_text_atomic(out / "report.md", text)
     files.insert(0, out / "report.md")
     return text, files
 

@@ -10,6 +10,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from ..files import write_text_atomic
+
 
 def _light(rows: Iterable[dict]) -> list[tuple[str, int | None]]:
     """(domain, trace tokens) of each row: all the report needs, so big pools stream through."""
@@ -120,5 +122,5 @@ def write_report(folder: str | Path, funnel: Sequence[tuple[str, int]], pool: It
             brief = ", ".join(f"{k}: {v}" for k, v in info.items() if isinstance(v, (int, float, str)))[:200]
             lines.append(f"| {name} | {st.get('seconds', 0):.1f} | {brief} |")
         lines.append("")
-    (folder / "report.md").write_text("\n".join(lines))
+    write_text_atomic(folder / "report.md", "\n".join(lines))
     return [folder / "report.md", *files]

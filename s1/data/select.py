@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..files import write_text_atomic
 from . import CurateError
 from .rowfiles import FORMATS, RowWriter, iter_rows
 from .schema import to_s1k11
@@ -333,7 +334,7 @@ def select(inp: str | Path, out: str | Path, n: int = 1000, seed: int = 0, metho
     if report_dir is not None:
         rd = Path(report_dir)
         rd.mkdir(parents=True, exist_ok=True)
-        (rd / "select.json").write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")
+        write_text_atomic(rd / "select.json", json.dumps(stats, indent=2) + "\n")
         with RowWriter(rd / "candidates.jsonl") as w:
             for rid, src, dom, length, why in light:
                 w.write({"id": rid, "source_type": src, "domain": dom, "length": length, "dropped_by": why,
