@@ -217,3 +217,45 @@ def start_llama(n_parallel: int = 4, n_ctx: int = 4096):
             pass
         time.sleep(0.1)
     return server, root
+
+
+class ScriptedModel(torch.nn.Module):
+    """A causal LM without weights whose next-token logits the test chooses: `script(tokens)` gets a
+    row's whole sequence so far (prompt and appended tokens, read back from its KV cache) and returns
+    a token id (all the mass on it) or a {token: logit} dict (every other token at -inf).
+
+    The "KV cache" it writes is the token ids themselves (one layer, keys = ids), so a runner that
+    drops, reorders, pads or forks rows wrongly shows up as the wrong sequence given to the script.
+    `seen` records (sequence, position) of every row of every call.
+    """
+
+    def __init__(self, script, vocab_size: int):
+        super().__init__()
+        self.script, self.vocab_size = script, vocab_size
+        self.anchor = torch.nn.Parameter(torch.zeros(1), requires_grad=False)  # for the device
+        self.config = type("Config", (), {"max_position_embeddings": 4096, "model_type": "scripted"})()
+        self.seen: list[tuple[tuple[int, ...], int]] = []
+        self.calls = 0
+
+    def forward(self, input_ids, attention_mask=None, position_ids=None, cache=None, use_cache=True,
+                logits_to_keep=0, **_):
+        from types import SimpleNamespace
+
+        b, n = input_ids.shape
+        ids = input_ids[:, :, None, None].transpose(1, 2).float()  # [b, 1, n, 1]
+        keys, _ = cache.update(ids, ids, 0)
+        mask = attention_mask if attention_mask is not None else torch.ones((b, keys.shape[2]), dtype=torch.long)
+        logits = torch.full((b, 1, self.vocab_size), float("-inf"))
+        for r in range(b):
+            if not mask[r, -1]:
+                continue  # a row that sits this step out (its column is masked): nothing to predict
+            seq = tuple(int(t) for t, m in zip(keys[r, 0, :, 0].tolist(), mask[r].tolist()) if m)
+            pos = int(position_ids[r, -1]) if position_ids is not None else len(seq) - 1
+            if pos != len(seq) - 1:
+                raise AssertionError(f"row {r}: position {pos} for a sequence of {len(seq)} tokens")
+            self.seen.append((seq, pos))
+            want = self.script(list(seq))
+            for t, v in ({want: 0.0} if isinstance(want, int) else want).items():
+                logits[r, 0, t] = v
+        self.calls += 1
+        return SimpleNamespace(logits=logits)
