@@ -4,9 +4,7 @@ model (one real sweep through the CLI, then s1 report)."""
 import json
 
 import pytest
-from helpers import WORDS, smol_tokenizer, tiny_model
 
-from s1 import TEMPLATES, Engine
 from s1.cli import main
 from s1.evaluate import EvalConfig, EvalError, evaluate, load_run
 
@@ -14,9 +12,8 @@ TASK = "arith:n=5,steps=1,digits=1"
 
 
 @pytest.fixture(scope="module")
-def engine():
-    tok = smol_tokenizer()
-    return Engine(tiny_model(tok, WORDS + ("\n\n", " 3", " 8"), seed=2), tok, TEMPLATES["s1"], 200)
+def engine(answer_engine):
+    return answer_engine  # built once per test run (tests/conftest.py)
 
 
 def cfg(**kw):

@@ -4,7 +4,7 @@ equivalence, and the saved folder generating with budget forcing."""
 import json
 
 import pytest
-from helpers import WORDS, qwen_tokenizer, smol_tokenizer, tiny_model
+from helpers import qwen_tokenizer, smol_tokenizer
 from transformers import TrainerCallback
 
 import s1
@@ -52,14 +52,6 @@ def test_trace_choice_overflow_and_errors():
     with pytest.raises(TrainError, match="cannot tell which columns"):
         build_examples([{"question": "q", "foo": 1}], tok, tpl, TrainConfig(data="x", out="y"))
 
-
-@pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory):
-    d = tmp_path_factory.mktemp("tiny")
-    tok = smol_tokenizer()
-    tiny_model(tok, WORDS, seed=3).save_pretrained(d)
-    tok.save_pretrained(d)
-    return d
 
 
 @pytest.fixture(scope="module")

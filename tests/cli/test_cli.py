@@ -58,6 +58,7 @@ def test_subprocess_exit_code_and_no_traceback(tmp_path):
 
 # -- the real embedded model ------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_embedded_model_max_budget_is_exact(capsys):
     rc, out, _ = run_cli(capsys, "generate", "How many r in raspberry?", "--min-thinking", "16",
                          "--max-thinking", "16", "--max-answer", "24", "--json")
@@ -67,6 +68,7 @@ def test_embedded_model_max_budget_is_exact(capsys):
     assert r["events"][-1] == {"kind": "cut", "at": 16}
 
 
+@pytest.mark.slow
 def test_embedded_model_min_budget_appends_wait(capsys):
     rc, out, _ = run_cli(capsys, "generate", "How many r in raspberry?", "--min-thinking", "40",
                          "--max-thinking", "80", "--max-answer", "16", "--json")
@@ -77,6 +79,7 @@ def test_embedded_model_min_budget_appends_wait(capsys):
     assert all(e["at"] < 40 for e in r["events"] if e["kind"] == "extend")
 
 
+@pytest.mark.slow
 def test_embedded_model_jsonl_batch(tmp_path, capsys):
     src = tmp_path / "prompts.jsonl"
     src.write_text("\n".join(json.dumps(r) for r in [
@@ -98,11 +101,13 @@ def test_embedded_model_jsonl_batch(tmp_path, capsys):
     assert [a.answer for a in api] == [r["answer"] for r in rows]
 
 
+@pytest.mark.slow
 def test_embedded_budget_beyond_context(capsys):
     rc, _, err = run_cli(capsys, "generate", "hi", "--max-thinking", "9000")
     assert rc == 2 and "beyond the model's context window of 8192" in err
 
 
+@pytest.mark.slow
 def test_demo_shows_both_budgets_with_exact_counts(capsys):
     rc, out, _ = run_cli(capsys, "demo", "--quick")
     assert rc == 0

@@ -241,14 +241,6 @@ def write_jsonl(path, rows):
     return path
 
 
-@pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory):
-    d = tmp_path_factory.mktemp("tiny-solver")
-    tok = smol_tokenizer()
-    tiny_model(tok, WORDS, seed=3).save_pretrained(d)
-    tok.save_pretrained(d)
-    return d
-
 
 @pytest.fixture
 def rows(pool):

@@ -9,9 +9,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from helpers import WORDS, smol_tokenizer, tiny_model
 
-from s1 import TEMPLATES, BudgetConfig, Engine
+from s1 import TEMPLATES, BudgetConfig
 from s1.data import CurateError
 from s1.data.schema import row_id
 from s1.data.traces import parse_completion, parse_teacher, split_reply, traces
@@ -369,32 +368,26 @@ def test_builtin_teacher_copies_the_worked_traces(tmp_path):
     assert all(r["teacher"] == "builtin" for r in rows) and (s["ok"], s["failed"]) == (1, 1)
 
 
-@pytest.fixture(scope="module")
-def tiny_engine():
-    tok = smol_tokenizer()
-    return Engine(tiny_model(tok, WORDS + ("\n\n", " 3", " 8"), seed=2), tok, TEMPLATES["s1"], 200)
-
-
-def test_engine_teacher_runs_batches_through_the_engine(tmp_path, tiny_engine):
+def test_engine_teacher_runs_batches_through_the_engine(tmp_path, answer_engine):
     qs = questions(5)
     inp = write_input(tmp_path / "in.jsonl", qs)
     budget = BudgetConfig(max_thinking_tokens=12, max_answer_tokens=6)
-    s = traces(inp, tmp_path / "out.jsonl", "engine:tiny", concurrency=2, budget=budget, engine=tiny_engine)
+    s = traces(inp, tmp_path / "out.jsonl", "engine:tiny", concurrency=2, budget=budget, engine=answer_engine)
     rows = read(tmp_path / "out.jsonl")
-    direct = tiny_engine.generate(qs, budget)
+    direct = answer_engine.generate(qs, budget)
     assert [r["thinking"] for r in rows] == [d.thinking.strip() for d in direct]  # batching changes nothing
     assert [r["attempt"] for r in rows] == [d.answer.strip() for d in direct]
     assert all(r["teacher"] == "engine:tiny" and r["trace_error"] is None for r in rows) and s["ok"] == 5
     assert any(r["thinking"] for r in rows)
     # a resumed run generates nothing new
-    s = traces(inp, tmp_path / "out.jsonl", "engine:tiny", budget=budget, engine=tiny_engine)
+    s = traces(inp, tmp_path / "out.jsonl", "engine:tiny", budget=budget, engine=answer_engine)
     assert s["new"] == 0 and s["resumed"] == 5
 
 
-def test_engine_teacher_loads_a_model_folder(tmp_path, tiny_engine):
+def test_engine_teacher_loads_a_model_folder(tmp_path, answer_engine):
     folder = tmp_path / "tiny-model"
-    tiny_engine.model.save_pretrained(folder)
-    tiny_engine.tokenizer.save_pretrained(folder)
+    answer_engine.model.save_pretrained(folder)
+    answer_engine.tokenizer.save_pretrained(folder)
     TEMPLATES["s1"].save(folder)
     inp = write_input(tmp_path / "in.jsonl", questions(3))
     s = traces(inp, tmp_path / "out.jsonl", f"engine:{folder}", max_tokens=8, concurrency=2)
