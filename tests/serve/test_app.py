@@ -11,7 +11,6 @@ import pytest
 from helpers import WORDS, serve_engine, smol_tokenizer, tiny_model
 
 from s1 import TEMPLATES, BudgetConfig, Engine, SamplingConfig
-from s1.serve import LocalService
 from s1.serve.app import ServeSettings, create_app
 from s1.serve.choice import TextStream
 from s1.serve.protocol import Limits
@@ -34,41 +33,7 @@ def client(server):
     return openai.OpenAI(base_url=server[0].url, api_key="none", max_retries=0)
 
 
-# -- continuous batching -------------------------------------------------------------------------
-
-def test_batcher_equals_engine_for_requests_arriving_at_different_times(tiny_engine):
-    """Rows that join a running batch (their KV spliced in) write exactly what the engine writes."""
-    budgets = [BudgetConfig(max_thinking_tokens=20, max_answer_tokens=8),
-               BudgetConfig(min_thinking_tokens=12, max_thinking_tokens=30, max_answer_tokens=8),
-               BudgetConfig(num_ignore=2, max_thinking_tokens=40, max_answer_tokens=6)]
-    greedy = SamplingConfig()
-    want = {(i, j): r.completion_ids for j, b in enumerate(budgets)
-            for i, r in enumerate(tiny_engine.generate(PROMPTS, b, greedy))}
-    service = LocalService(tiny_engine, max_batch=4)
-    got = {}
-
-    async def one(i, j, delay):
-        await asyncio.sleep(delay)
-        ids = tiny_engine.tokenizer.encode(tiny_engine.render(PROMPTS[i]), add_special_tokens=False)
-        row = tiny_engine.template.plan(tiny_engine.tokenizer, budgets[j])
-        from s1.budget import RowBudget
-
-        toks = []
-        await service.run(ids, RowBudget(row, room=256 - len(ids)), greedy, greedy, 0,
-                          lambda t, part: toks.append(t))
-        got[(i, j)] = toks
-
-    async def main():
-        await asyncio.gather(*[one(i, j, 0.02 * (i + 3 * j)) for j in range(3) for i in range(len(PROMPTS))])
-
-    asyncio.run(main())
-    service.batcher.close()
-    for key, ids in want.items():
-        eot = tiny_engine.template.eot_ids(tiny_engine.tokenizer)
-        assert got[key] == [t for t in ids if t not in eot], key  # the closing end of turn is not streamed
-    st = service.batcher.stats
-    assert st["joined_running"] > 0 and st["max_rows"] == 4 and st["admitted"] == 18
-
+# -- streaming text (continuous batching: tests/serve/test_batcher.py) ------------------------------
 
 def test_text_stream_holds_back_stop_strings():
     tok = smol_tokenizer()
