@@ -99,19 +99,24 @@ def test_seeded_sampling_is_reproducible_and_batch_independent(smol_engine):
 
 
 def test_finished_rows_stop_costing_compute(smol_engine):
+    """Every model call of the runner (whichever it is) decodes only the rows still running."""
+    runner = smol_engine.runner
     sizes = []
-    hook = smol_engine.model.register_forward_pre_hook(lambda m, a, kw: sizes.append(kw["input_ids"].shape[0]),
-                                                       with_kwargs=True)
+    prefill, decode = runner.prefill, runner.decode
+    runner.prefill = lambda slots, prompts: (sizes.append(len(slots)), prefill(slots, prompts))[1]
+    runner.decode = lambda slots, tokens: (sizes.append(len(slots)), decode(slots, tokens))[1]
+    stats = {}
     try:
         budgets = BudgetConfig(max_thinking_tokens=40, max_answer_tokens=4)
-        rs = smol_engine.generate(PROMPTS, budgets, batch_size=5)
+        [rs] = zip(*smol_engine.generate_grid(PROMPTS, [budgets], batch_size=5, stats=stats))
     finally:
-        hook.remove()
+        del runner.prefill, runner.decode
     assert sizes[0] == 5
     assert sizes[-1] < 5 and sorted(sizes, reverse=True) == sizes  # the batch only shrinks
     lengths = sorted(len(r.completion_ids) for r in rs)
     # every row costs exactly its own steps: sum over steps of active rows == sum of lengths - 1 each
-    assert sum(sizes[1:]) == sum(n - 1 for n in lengths)
+    assert sum(sizes[1:]) == sum(n - 1 for n in lengths) == stats["decode_row_steps"]
+    assert len(sizes) - 1 == stats["forward_steps"] == max(lengths) - 1
 
 
 def test_budget_beyond_context_is_refused(smol_engine):
@@ -122,11 +127,17 @@ def test_budget_beyond_context_is_refused(smol_engine):
 
 
 def test_context_window_caps_unbounded_thinking(smol_engine):
+    """Every attempt to stop is refused, so only the context window ends the thinking: exactly where
+    the delimiter and the longest answer still fit, as the re-submission oracle cuts it too."""
     eng = Engine(smol_engine.model, smol_engine.tokenizer, smol_engine.template, context_length=120)
-    [r] = eng.generate(["What is 2+2?"], BudgetConfig(min_thinking_tokens=10 ** 3 // 20, max_answer_tokens=8))
-    total = r.prompt_tokens + len(r.completion_ids)
-    assert total <= 120
-    assert r.thinking_end in ("context", "stop", "eos")
+    budget = BudgetConfig(num_ignore=10 ** 3, max_answer_tokens=8)
+    [r] = eng.generate(["What is 2+2?"], budget)
+    plan = eng.template.plan(eng.tokenizer, budget)
+    assert (r.thinking_end, r.thinking_cut) == ("context", True) and r.num_ignored > 0
+    assert r.thinking_tokens == 120 - r.prompt_tokens - plan.reserved_after_thinking()
+    assert r.prompt_tokens + len(r.completion_ids) <= 120
+    ids = eng.tokenizer.encode(eng.render("What is 2+2?"), add_special_tokens=False)
+    assert r.completion_ids == resubmit_reference(eng.model, ids, plan, 120)[0]
 
 
 def _first_sampled_after_stop(engine, budget, n, seed, mask_stop=False):
@@ -252,7 +263,9 @@ def test_embedded_model_matches_recorded_outputs():
     engine = s1.load(dtype="float32")
     for name, case in ref["cases"].items():
         prompts = [ref["prompts"][i] for i in case["prompt_indices"]]
-        budgets = [BudgetConfig(**b) for b in case["budgets"]]
+        # recorded before BudgetConfig.on_turn_end existed: the behaviour then was "delimiter"
+        turn_end = {"on_turn_end": "delimiter"} if "on_turn_end" in BudgetConfig.__dataclass_fields__ else {}
+        budgets = [BudgetConfig(**{**turn_end, **b}) for b in case["budgets"]]
         grid = engine.generate_grid(prompts, budgets, SamplingConfig(**case["sampling"]),
                                     batch_size=case["batch_size"])
         for i, (row, expected) in enumerate(zip(grid, case["results"], strict=True)):
