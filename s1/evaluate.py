@@ -27,6 +27,7 @@ from . import baselines
 from .baselines import Group, with_instruction
 from .eval_summary import SUMMARY_FILE, write_summary
 from .files import write_text_atomic
+from .jsonl import JSONLError, parse_jsonl
 
 if TYPE_CHECKING:
     from .generation import Backend as Engine, GenerationResult
@@ -186,15 +187,10 @@ def _read_records(path: Path, repair: bool = True) -> list[dict]:
     if end < len(data) and repair:  # the tail after the last newline never finished: drop it on disk too
         with open(path, "r+b") as f:
             f.truncate(end)
-    records = []
-    for n, line in enumerate(data[:end].splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            raise EvalError(f"{path}:{n}: not valid JSON; the run folder is damaged") from None
-    return records
+    try:
+        return [rec for _, rec in parse_jsonl(data[:end].decode("utf-8", errors="replace"), str(path))]
+    except JSONLError as e:
+        raise EvalError(f"{e}; the run folder is damaged") from None
 
 
 # -- running ------------------------------------------------------------------------------------

@@ -29,11 +29,12 @@ def _decode(line: str, where: str, objects: bool) -> object:
     except json.JSONDecodeError as e:
         raise JSONLError(f"{where}: not valid JSON ({e.msg}, column {e.colno})") from None
     if objects and not isinstance(obj, dict):
-        raise JSONLError(f"{where}: expected a JSON object, got {_json_type(obj)}")
+        raise JSONLError(f"{where}: expected a JSON object, got {json_type(obj)}")
     return obj
 
 
-def _json_type(obj: object) -> str:
+def json_type(obj: object) -> str:
+    """What a JSON value is, in words, for error messages ("a list", "null" ...)."""
     return {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}.get(
         type(obj), "null" if obj is None else "a number")
 

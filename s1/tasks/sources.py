@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from ..jsonl import JSONLError, json_type, parse_jsonl
 from .base import BOXED, BaseTask, Question, TaskError
 
 SUFFIXES = (".jsonl", ".json", ".parquet", ".csv")
@@ -71,20 +72,11 @@ class LocalFile:
         return rows
 
     def _jsonl(self, text: str) -> Rows:
-        rows, lines = [], []
-        # split on "\n" only: str.splitlines would also break at U+2028, legal inside JSON strings
-        for n, line in enumerate(text.split("\n"), 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise TaskError(f"{self.label}:{n}: not valid JSON ({e.msg}, column {e.colno})") from None
-            if not isinstance(obj, dict):
-                raise TaskError(f"{self.label}:{n}: expected a JSON object, got {_json_type(obj)}")
-            rows.append(obj)
-            lines.append(n)
-        return Rows(self.label, rows, lines)
+        try:
+            numbered = list(parse_jsonl(text, self.label))
+        except JSONLError as e:
+            raise TaskError(str(e)) from None
+        return Rows(self.label, [obj for _, obj in numbered], [n for n, _ in numbered])
 
     def _json(self, text: str) -> Rows:
         if not text.strip():
@@ -102,10 +94,10 @@ class LocalFile:
                 raise TaskError(f"{self.label}: expected a list of JSON objects (or an object holding one such list)")
             obj = lists[0]
         if not isinstance(obj, list):
-            raise TaskError(f"{self.label}: expected a list of JSON objects, got {_json_type(obj)}")
+            raise TaskError(f"{self.label}: expected a list of JSON objects, got {json_type(obj)}")
         for i, row in enumerate(obj):
             if not isinstance(row, dict):
-                raise TaskError(f"{self.label}: row {i + 1}: expected a JSON object, got {_json_type(row)}")
+                raise TaskError(f"{self.label}: row {i + 1}: expected a JSON object, got {json_type(row)}")
         return Rows(self.label, obj)
 
     def _csv(self, text: str) -> Rows:
@@ -132,11 +124,6 @@ class LocalFile:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise TaskError(f"{self.label}: not a readable Parquet file ({first})") from None
         return Rows(self.label, table.to_pylist())
-
-
-def _json_type(v: Any) -> str:
-    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}.get(
-        type(v), "null" if v is None else "a number")
 
 
 # -- the Hugging Face Hub ------------------------------------------------------------------------
@@ -255,7 +242,7 @@ def text_of(v: Any) -> str:
 def text_field(value: Any, where: str, what: str) -> str:
     """A cell that must hold text (numbers are accepted and written out)."""
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise TaskError(f"{where}: the {what} is not text (got {_json_type(value)})")
+        raise TaskError(f"{where}: the {what} is not text (got {json_type(value)})")
     s = text_of(value)
     if not s:
         raise TaskError(f"{where}: empty {what}")
