@@ -74,8 +74,7 @@ class EvalConfig:
     judge_model: str | None = None
 
     def validate(self) -> "EvalConfig":
-        from .budget import BudgetError
-        from .generation import SamplingConfig
+        from .generation import GenerationError, SamplingConfig
 
         if not self.grade_timeout > 0:  # also rejects NaN
             raise EvalError(f"grade timeout must be > 0 seconds, got {self.grade_timeout}")
@@ -89,7 +88,7 @@ class EvalConfig:
             raise EvalError(f"rejection temperature must be > 0, got {self.rejection_temperature}")
         try:
             SamplingConfig(self.temperature, self.top_p, self.top_k, self.seed).validate()
-        except BudgetError as e:
+        except GenerationError as e:
             raise EvalError(str(e)) from None
         if self.samples < 1:
             raise EvalError(f"samples must be >= 1, got {self.samples}")
@@ -324,13 +323,8 @@ def evaluate(cfg: EvalConfig, out: str | Path, engine: Engine | None = None, bat
     if engine is None:
         from .backends import load_backend
 
-        if cfg.backend == "transformers":
-            engine = load_backend("transformers", cfg.model, template=cfg.template, dtype=cfg.dtype, device=device,
-                                  think_start=cfg.think_start, think_end=cfg.think_end)
-        else:
-            engine = load_backend(cfg.backend, cfg.model, template=cfg.template,
-                                  dtype=None if cfg.backend == "openai" else cfg.dtype, think_start=cfg.think_start,
-                                  think_end=cfg.think_end, **(backend_options or {}))
+        engine = load_backend(cfg.backend, cfg.model, template=cfg.template, dtype=cfg.dtype, device=device,
+                              think_start=cfg.think_start, think_end=cfg.think_end, **(backend_options or {}))
     if records is None:
         start_run(out, identity)
         records = []
