@@ -1,12 +1,14 @@
-"""The evaluation methods: budget forcing and the paper's baselines, as grid points over one engine.
+"""The evaluation methods: budget forcing and the paper's baselines, each expanded into grid points.
 
     from s1.baselines import METHODS, expand; groups = expand("class-conditional+forcing", config)
 
-Every method becomes *groups* of grid points. The points of a group share one prompt, so the
-engine runs them together (the largest budget leads, the others fork off it: see
-`Engine.generate_grid`). Prompt-based methods append an instruction to the question; a
-`+forcing` variant also enforces the requested limit with budget forcing. Rejection sampling and
-majority voting reuse the same machinery with a special runner (s1/evaluate.py).
+Every method becomes *groups* of grid points. The points of a group share one prompt and go to the
+backend in one `generate_grid` call (the in-process engine runs the largest budget once and forks the
+others off it where they differ; other backends run each point). Prompt-based methods (token-, step-
+and class-conditional control) append an instruction to the question; a `+forcing` variant also
+enforces the requested limit with budget forcing. Rejection sampling resamples until a try fits the
+point's budget (`Runner._rejection` in s1/evaluate.py); majority voting is one point sampled
+`samples` times, voted on in the summary.
 """
 
 from __future__ import annotations
@@ -107,7 +109,7 @@ def class_conditional(cfg, forcing: bool = False) -> list[Group]:
 
 
 def rejection(cfg) -> list[Group]:
-    # each point's budget is the forced fallback used when no try fits (see evaluate._run_rejection)
+    # each point's budget is the forced fallback used when no try fits (see Runner._rejection in s1/evaluate.py)
     points = tuple(Point(f"max={m}", point_budget(cfg, max_thinking_tokens=m, min_thinking_tokens=0), None, m)
                    for m in sorted(_limits(cfg)))
     return [Group("all", None, points)]
