@@ -4,7 +4,7 @@ Everything a client can get wrong raises `RequestError` (HTTP 400 with an OpenAI
 The thinking controls are an extra request field, as reasoning APIs do it:
 
     {"thinking": {"min_tokens": 512, "max_tokens": 4096, "num_ignore": 1, "extend": ["Wait"],
-                  "answer_prefix": "Final Answer:"},
+                  "answer_prefix": "Final Answer:", "on_turn_end": "answer" | "delimiter"},
      "reasoning_effort": "low" | "medium" | "high"}          # mapped to a maximum thinking budget
 
 `max_tokens` / `max_completion_tokens` bound the answer (the content), not the thinking.
@@ -25,7 +25,7 @@ COMMON = {"model", "max_tokens", "max_completion_tokens", "temperature", "top_p"
           "frequency_penalty", "logprobs", "top_logprobs", "stop_token_ids", "return_token_ids"}
 CHAT = COMMON | {"messages"}
 COMPLETIONS = COMMON | {"prompt", "echo"}
-THINKING = {"min_tokens", "max_tokens", "num_ignore", "extend", "answer_prefix"}
+THINKING = {"min_tokens", "max_tokens", "num_ignore", "extend", "answer_prefix", "on_turn_end"}
 ROLES = {"system", "user", "assistant", "developer"}
 
 
@@ -224,8 +224,8 @@ def _budget(body: dict, kind: str, limits: Limits, answer_tokens: int) -> Budget
             cap = limits.effort[effort]
     if cap is None:
         cap = limits.default_thinking
-    for key, v in (("max_tokens", cap), ("min_tokens", thinking.get("min_tokens", 0)),
-                   ("num_ignore", thinking.get("num_ignore", 0))):
+    low, ignore = (0 if thinking.get(k) is None else thinking[k] for k in ("min_tokens", "num_ignore"))
+    for key, v in (("max_tokens", cap), ("min_tokens", low), ("num_ignore", ignore)):
         if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
             raise RequestError(f"'thinking.{key}' must be an integer >= 0", "thinking")
     if limits.max_thinking_tokens is not None and (cap is None or cap > limits.max_thinking_tokens):
@@ -233,7 +233,7 @@ def _budget(body: dict, kind: str, limits: Limits, answer_tokens: int) -> Budget
             raise RequestError(f"'thinking.max_tokens' is limited to {limits.max_thinking_tokens} on this server",
                                "thinking")
         cap = limits.max_thinking_tokens
-    extend = thinking.get("extend", ["Wait"])
+    extend = ["Wait"] if thinking.get("extend") is None else thinking["extend"]
     if isinstance(extend, str):
         extend = [extend]
     if not isinstance(extend, list) or not all(isinstance(s, str) for s in extend):
@@ -244,9 +244,9 @@ def _budget(body: dict, kind: str, limits: Limits, answer_tokens: int) -> Budget
     if prefix is not None and not isinstance(prefix, str):
         raise RequestError("'thinking.answer_prefix' must be a string or null", "thinking")
     try:
-        return BudgetConfig(max_thinking_tokens=cap, min_thinking_tokens=thinking.get("min_tokens", 0),
-                            num_ignore=thinking.get("num_ignore", 0), extend=tuple(extend),
-                            answer_prefix=prefix or None, max_answer_tokens=answer_tokens).validate()
+        return BudgetConfig(max_thinking_tokens=cap, min_thinking_tokens=low, num_ignore=ignore, extend=tuple(extend),
+                            answer_prefix=prefix or None, max_answer_tokens=answer_tokens,
+                            on_turn_end=thinking.get("on_turn_end") or "answer").validate()
     except BudgetError as e:
         raise RequestError(f"bad thinking budget: {e}", "thinking") from None
 
