@@ -33,7 +33,7 @@ def test_load_backend_errors():
 def test_load_spec_for_curate_solvers_and_teachers(engine):
     from s1.backends import load_spec
     from s1.data import CurateError
-    from s1.data.traces import parse_teacher
+    from s1.data.teachers import parse_teacher
 
     assert load_spec("") is engine and load_spec("smollm2-135m") is s1.load("smollm2-135m")
     with pytest.raises(BackendError, match="expected openai:BASE_URL:MODEL"):

@@ -19,7 +19,8 @@ from helpers import WORDS, smol_tokenizer, tiny_model
 
 import s1
 from s1.data import featurize as fz
-from s1.data.featurize import featurize, gold_answer, grade_answer, parse_classifier
+from s1.data.domains import parse_classifier
+from s1.data.featurize import featurize, gold_answer, grade_answer
 from s1.data import CurateError
 from s1.data.checkpoint import work_path
 from s1.data.rowfiles import iter_rows

@@ -13,7 +13,8 @@ import pytest
 from s1 import TEMPLATES, BudgetConfig
 from s1.data import CurateError
 from s1.data.schema import row_id
-from s1.data.traces import parse_completion, parse_teacher, split_reply, traces
+from s1.data.teachers import parse_completion, parse_teacher, split_reply
+from s1.data.traces import traces
 
 
 class Teacher:
@@ -372,7 +373,7 @@ def test_engine_teacher_runs_batches_through_the_engine(tmp_path, answer_engine)
     qs = questions(5)
     inp = write_input(tmp_path / "in.jsonl", qs)
     budget = BudgetConfig(max_thinking_tokens=12, max_answer_tokens=6)
-    s = traces(inp, tmp_path / "out.jsonl", "engine:tiny", concurrency=2, budget=budget, engine=answer_engine)
+    s = traces(inp, tmp_path / "out.jsonl", "engine:tiny", concurrency=2, budget=budget, backend=answer_engine)
     rows = read(tmp_path / "out.jsonl")
     direct = answer_engine.generate(qs, budget)
     assert [r["thinking"] for r in rows] == [d.thinking.strip() for d in direct]  # batching changes nothing
@@ -380,7 +381,7 @@ def test_engine_teacher_runs_batches_through_the_engine(tmp_path, answer_engine)
     assert all(r["teacher"] == "engine:tiny" and r["trace_error"] is None for r in rows) and s["ok"] == 5
     assert any(r["thinking"] for r in rows)
     # a resumed run generates nothing new
-    s = traces(inp, tmp_path / "out.jsonl", "engine:tiny", budget=budget, engine=answer_engine)
+    s = traces(inp, tmp_path / "out.jsonl", "engine:tiny", budget=budget, backend=answer_engine)
     assert s["new"] == 0 and s["resumed"] == 5
 
 
@@ -415,7 +416,7 @@ def test_one_failing_row_does_not_fail_its_batch_but_a_broken_engine_stops(tmp_p
     qs = ["q1", "q2 bad", "q3", "q4", "q5"]
     eng = Picky()
     s = traces(write_input(tmp_path / "in.jsonl", qs), tmp_path / "out.jsonl", "engine:x", concurrency=4,
-               engine=eng, progress=True)
+               backend=eng, progress=True)
     rows = read(tmp_path / "out.jsonl")
     assert [r["thinking"] for r in rows] == ["t q1", None, "t q3", "t q4", "t q5"]
     assert rows[1]["trace_error"] == "engine error: ValueError: prompt longer than the context window"
@@ -423,4 +424,4 @@ def test_one_failing_row_does_not_fail_its_batch_but_a_broken_engine_stops(tmp_p
     assert "traces" in capsys.readouterr().err  # the progress bar
     with pytest.raises(CurateError, match=r"^teacher engine:x: engine error \(ValueError"):
         traces(write_input(tmp_path / "bad.jsonl", [f"bad {i}" for i in range(9)]), tmp_path / "o.jsonl",
-               "engine:x", engine=Picky())
+               "engine:x", backend=Picky())
