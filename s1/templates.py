@@ -202,13 +202,21 @@ def _encode_marked(tokenizer, text: str, controls: re.Pattern) -> list[int]:
     right there keeps that whitespace), everything else is tokenized as usual."""
     if _OPEN not in text and _CLOSE not in text:
         return _encode(tokenizer, text)
+    seen: dict[str, list[int]] = {}  # content repeating a word or a piece pays for it once
+
+    def piece(s: str, spell: bool) -> list[int]:
+        key = ("w" if spell else "t") + s
+        if key not in seen:
+            seen[key] = _spelled(tokenizer, s, controls) if spell else _encode(tokenizer, s)
+        return seen[key]
+
     ids, pos = [], 0
     for m in re.finditer(f"{_OPEN}({controls.pattern}){_CLOSE}|[{_OPEN}{_CLOSE}]", text):
-        ids += _encode(tokenizer, text[pos:m.start()])
+        ids += piece(text[pos:m.start()], False)
         if m.group(1):
-            ids += _spelled(tokenizer, m.group(1), controls)
+            ids += piece(m.group(1), True)
         pos = m.end()
-    return ids + _encode(tokenizer, text[pos:])
+    return ids + piece(text[pos:], False)
 
 
 def _spelled(tokenizer, text: str, controls: re.Pattern) -> list[int]:

@@ -124,7 +124,8 @@ class Server:
         cap, wanted = self.settings.max_concurrent, len(req.prompts) * req.n
         if wanted > cap:
             raise RequestError(f"{wanted} choices in one request; this server runs at most {cap} at once", "n")
-        all_ids = self.prompt_ids(req)
+        # off the event loop: a long prompt takes a while to tokenize, and other requests' streams go on meanwhile
+        all_ids = await asyncio.to_thread(self.prompt_ids, req)
         makers = [self.rows(req, ids) for ids in all_ids]
         if self.active + wanted > cap:
             raise RequestError(f"too many choices in flight (limit {cap}, {self.active} running); retry later",
