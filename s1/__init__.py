@@ -18,7 +18,6 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
-_LOADED: dict[tuple, "Engine"] = {}
 _LAZY = {"Engine": "engine", "Backend": "generation", "GenerationError": "generation",
          "GenerationResult": "generation", "SamplingConfig": "generation"}
 
@@ -35,16 +34,9 @@ def __getattr__(name: str):
 def load(model: str | None = None, template: str | ThinkingTemplate | None = "auto", dtype: str | None = None,
          device: str | None = None, think_start: str | None = None, think_end: str | None = None) -> Engine:
     """An Engine for a model spec (None: the embedded SmolLM2-135M-Instruct); loaded once per process."""
-    from .engine import Engine
-    from .models import load_model
+    from .backends.build import load_engine
 
-    key = (model, template if isinstance(template, str) or template is None else repr(template),
-           dtype, device, think_start, think_end)
-    if key not in _LOADED:
-        lm = load_model(model, dtype=dtype, device=device)
-        tpl = get_template(template, lm.tokenizer, lm.path, think_start, think_end)
-        _LOADED[key] = Engine(lm.model, lm.tokenizer, tpl, lm.context_length)
-    return _LOADED[key]
+    return load_engine(model, template, dtype, device, think_start, think_end)
 
 
 def generate(
@@ -82,5 +74,5 @@ def generate(
     return engine.generate(items, budget, think, ans, batch_size=batch_size, system=system, progress=progress)
 
 
-__all__ = ["Backend", "BudgetConfig", "BudgetError", "Engine", "GenerationError", "GenerationResult", "RowBudget", "SamplingConfig",
-           "TEMPLATES", "ThinkingTemplate", "generate", "get_template", "load"]
+__all__ = ["Backend", "BudgetConfig", "BudgetError", "Engine", "GenerationError", "GenerationResult", "RowBudget",
+           "SamplingConfig", "TEMPLATES", "ThinkingTemplate", "generate", "get_template", "load"]

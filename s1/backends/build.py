@@ -15,6 +15,7 @@ from pathlib import Path
 from ..generation import Backend
 
 BACKENDS = ("transformers", "vllm", "openai")
+_ENGINES: dict[tuple, Backend] = {}  # in-process engines by their settings: the weights are read once per process
 
 
 class BackendError(RuntimeError):
@@ -44,9 +45,7 @@ def load_backend(backend: str = "transformers", model: str | None = None, *, tem
     if backend in ("transformers", "engine", "hf"):
         if options:
             raise BackendError(f"options {sorted(options)} do not apply to the transformers backend")
-        from .. import load
-
-        return load(model, template, dtype, device, think_start, think_end)
+        return load_engine(model, template, dtype, device, think_start, think_end)
     if backend not in BACKENDS:
         raise BackendError(f"unknown backend {backend!r} (choose {', '.join(BACKENDS)})")
     if device is not None:
@@ -59,6 +58,22 @@ def load_backend(backend: str = "transformers", model: str | None = None, *, tem
     from .openai import OpenAIBackend
 
     return OpenAIBackend(model, template=template, think_start=think_start, think_end=think_end, **options)
+
+
+def load_engine(model: str | None = None, template="auto", dtype: str | None = None, device: str | None = None,
+                think_start: str | None = None, think_end: str | None = None) -> Backend:
+    """The in-process engine for a model spec (None: the embedded default), built once per process and setting."""
+    from ..engine import Engine
+    from ..models import load_model
+    from ..templates import get_template
+
+    key = (model, template if isinstance(template, str) or template is None else repr(template),
+           dtype, device, think_start, think_end)
+    if key not in _ENGINES:
+        lm = load_model(model, dtype=dtype, device=device)
+        tpl = get_template(template, lm.tokenizer, lm.path, think_start, think_end)
+        _ENGINES[key] = Engine(lm.model, lm.tokenizer, tpl, lm.context_length)
+    return _ENGINES[key]
 
 
 def load_spec(spec: str | None, **options) -> Backend:
