@@ -314,7 +314,7 @@ def create_app(service, settings: ServeSettings) -> FastAPI:
 
     @app.get("/health")
     async def health():
-        return {"status": "ok", "active_requests": server.active}
+        return {"status": "ok", "active_choices": server.active}  # rows in flight, as --max-concurrent counts
 
     @app.post("/v1/chat/completions")
     async def chat(request: Request):

@@ -180,7 +180,7 @@ def test_in_flight_limit_counts_choices(tiny_engine):
         with httpx.stream("POST", url + "/chat/completions", json=held, timeout=120) as s:
             lines = s.iter_lines()
             next(lines)
-            assert run.app.state.server.active == 3
+            assert httpx.get(url.removesuffix("/v1") + "/health").json()["active_choices"] == 3
             two = post(url, {"prompt": ["a", "b"], "max_tokens": 2, "temperature": 0}, path="/completions")
             assert openai_error(two, 429)["type"] == "rate_limit_error"
             assert post(url, CHAT).status_code == 200  # one more choice still fits
