@@ -159,7 +159,11 @@ def model_path(spec: str | None) -> tuple[str, str]:
     key = embedded_name(spec)
     if key is not None:
         return key, str(embedded_path(key))
-    return spec or DEFAULT_MODEL, spec or DEFAULT_MODEL
+    path = spec or DEFAULT_MODEL
+    # a path-like spec that is not a folder cannot be a Hub id either: say so before anything loads
+    if not Path(path).is_dir() and (path.startswith((".", "/", "~")) or path.count("/") > 1):
+        raise ModelError(f"model folder {path!r} does not exist")
+    return path, path
 
 
 def load_model(spec: str | None = None, dtype: str | None = None, device: str | None = None) -> LoadedModel:
@@ -175,8 +179,6 @@ def load_model(spec: str | None = None, dtype: str | None = None, device: str | 
     torch_dtype = resolve_dtype(dtype, dev)  # bad settings fail before any conversion or download
     name, path = model_path(spec)
     local = Path(path).is_dir()
-    if not local and (path.startswith((".", "/", "~")) or path.count("/") > 1):
-        raise ModelError(f"model folder {path!r} does not exist")
     try:
         tok = AutoTokenizer.from_pretrained(path)
         model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype, use_safetensors=True)

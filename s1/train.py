@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from .files import write_text_atomic
+from .progress import trainer_progress
 
 TRAIN_FILE = "s1_train.json"
 RUN_FILE = "run_config.json"
@@ -92,6 +93,21 @@ class TrainConfig:
             raise TrainError("epochs and learning rate must be > 0")
         if not 0 <= self.warmup_ratio < 1:
             raise TrainError(f"warmup ratio must be in [0, 1), got {self.warmup_ratio}")
+        # the rest too, before anything loads or is written (peft and the Trainer would fail later,
+        # some with a traceback, after the output folder exists)
+        if self.max_steps == 0 or self.max_steps < -1:
+            raise TrainError(f"max steps must be >= 1 (or -1: all epochs), got {self.max_steps}")
+        if self.limit is not None and self.limit < 1:
+            raise TrainError(f"limit must be >= 1, got {self.limit}")
+        if self.save_steps < -1:
+            raise TrainError(f"save steps must be >= 1, 0 (every epoch) or -1 (none), got {self.save_steps}")
+        for name in ("save_total_limit", "logging_steps", "lora_r", "lora_alpha"):
+            if getattr(self, name) < 1:
+                raise TrainError(f"{name.replace('_', ' ')} must be >= 1, got {getattr(self, name)}")
+        if not 0 <= self.lora_dropout < 1:
+            raise TrainError(f"lora dropout must be in [0, 1), got {self.lora_dropout}")
+        if self.weight_decay < 0 or not (0 <= self.adam_beta1 < 1 and 0 <= self.adam_beta2 < 1):
+            raise TrainError("weight decay must be >= 0 and the Adam betas in [0, 1)")
         return self
 
 
@@ -288,7 +304,7 @@ def train(cfg: TrainConfig, resume: bool = False, overwrite: bool = False,
     from accelerate import PartialState
     from trl import SFTConfig, SFTTrainer
 
-    from .models import load_model, resolve_dtype
+    from .models import load_model, model_path, resolve_dtype
     from .templates import get_template
 
     cfg.validate()
@@ -296,6 +312,7 @@ def train(cfg: TrainConfig, resume: bool = False, overwrite: bool = False,
     # cpu=True lets CPU-only processes under torchrun / accelerate join one gloo group (data parallel)
     state = PartialState(cpu=not torch.cuda.is_available())
     do_resume = _check_out(out, cfg, resume, overwrite)
+    model_path(cfg.model)  # a missing model folder fails before the data is read
     rows = load_rows(cfg.data, cfg.split, cfg.limit)
     # fp32 master weights; bf16 runs as autocast (mixed precision), as the Trainer and FSDP expect.
     # Loaded on the CPU: the Trainer / accelerate place it (and shard it under FSDP).
@@ -375,10 +392,10 @@ def train(cfg: TrainConfig, resume: bool = False, overwrite: bool = False,
         save_strategy="no" if cfg.save_steps < 0 else "steps" if cfg.save_steps else "epoch",
         save_steps=max(cfg.save_steps, 1) if cfg.save_steps > 0 else 500,
         save_total_limit=cfg.save_total_limit, logging_steps=cfg.logging_steps, seed=cfg.seed, data_seed=cfg.seed,
-        report_to="none", disable_tqdm=not progress, dataset_num_proc=None, use_cpu=dev == "cpu",
+        report_to="none", disable_tqdm=True, dataset_num_proc=None, use_cpu=dev == "cpu",
     )
-    trainer = SFTTrainer(model=model, args=args, train_dataset=train_ds, processing_class=tok,
-                         callbacks=callbacks or [])
+    trainer = SFTTrainer(model=model, args=args, train_dataset=train_ds, processing_class=tok,  # our progress, not
+                         callbacks=[*(callbacks or []), *([trainer_progress()] if progress else [])])  # tqdm's
     start = None
     if do_resume and state.is_main_process:
         start = drop_partial_checkpoints(out)  # a kill mid-save left a checkpoint without its state

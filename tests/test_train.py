@@ -141,6 +141,10 @@ def test_cli_errors(tmp_path, capsys, data_file):
         (["train", "--data", str(data_file), "--out", str(tmp_path / "o"), "--model", "/no/such"], "does not exist"),
         (["train", "--out", str(tmp_path / "o")], "no training data"),
         (["train", "--data", str(data_file), "--out", str(tmp_path / "o"), "--trace", "gpt"], "unknown trace"),
+        (["train", "--data", str(data_file), "--out", str(tmp_path / "o"), "--lora", "--lora-r", "0"],
+         "lora r must be >= 1, got 0"),
+        (["train", "--data", str(data_file), "--out", str(tmp_path / "o"), "--max-steps", "0"], "max steps must be >= 1"),
+        (["train", "--data", str(data_file), "--out", str(tmp_path / "o"), "--limit", "0"], "limit must be >= 1"),
     ]
     for argv, msg in cases:
         rc = main(argv)
