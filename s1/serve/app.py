@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import logging
 import random
 import time
 import uuid
@@ -28,6 +29,8 @@ from ..generation import overflow
 from .choice import Choice
 from .protocol import GenRequest, Limits, RequestError, load_json, parse
 from .service import PlainRow, ServiceError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -244,8 +247,11 @@ class Server:
                         "usage": self._usage(choices, all_ids)}
                 yield f"data: {json.dumps(data)}\n\n"
             yield "data: [DONE]\n\n"
-        except ServiceError as e:
-            err = {"error": {"message": str(e), "type": "server_error", "param": None, "code": None}}
+        except Exception as e:  # the stream has begun: the failure becomes its last event
+            if not isinstance(e, ServiceError):
+                log.exception("s1 serve: a stream failed")
+            message = str(e) if isinstance(e, ServiceError) else f"internal error ({type(e).__name__})"
+            err = {"error": {"message": message, "type": "server_error", "param": None, "code": None}}
             yield f"data: {json.dumps(err)}\n\n"
         finally:
             for t in tasks:

@@ -136,6 +136,26 @@ def test_a_row_whose_sampling_fails_fails_alone(tiny_engine):
     assert got == [t for t in ref.completion_ids if t not in eot]
 
 
+def test_an_unexpected_failure_still_answers_in_the_openai_shape(tiny_engine):
+    """A bug of ours (here: a service that raises) is a 500 with an OpenAI error body, or the last event
+    of a stream that has begun, never a bare text page or a cut connection."""
+    run, service = serve_engine(tiny_engine)
+
+    async def broken(*args, **kwargs):
+        raise ZeroDivisionError("a bug")
+
+    service.run = broken
+    try:
+        err = openai_error(post(run.url, CHAT), 500)
+        assert err["type"] == "server_error" and err["message"] == "internal error (ZeroDivisionError)"
+        with httpx.stream("POST", run.url + "/chat/completions", json={**CHAT, "stream": True}, timeout=60) as s:
+            events = [line[6:] for line in s.iter_lines() if line.startswith("data: ")]
+        assert json.loads(events[-1])["error"]["message"] == "internal error (ZeroDivisionError)"
+        assert run.app.state.server.active == 0
+    finally:
+        run.stop()
+
+
 # -- malformed bodies ---------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("raw,needle", [
