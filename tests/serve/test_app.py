@@ -8,10 +8,9 @@ import time
 
 import httpx
 import pytest
-from helpers import WORDS, serve_engine, smol_tokenizer, tiny_model
+from helpers import serve_engine, smol_tokenizer
 
-from s1 import TEMPLATES, BudgetConfig, Engine, SamplingConfig
-from s1.serve.app import ServeSettings, create_app
+from s1 import BudgetConfig, Engine
 from s1.serve.choice import TextStream
 from s1.serve.protocol import Limits
 
