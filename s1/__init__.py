@@ -49,6 +49,7 @@ def generate(
     extend: str | list[str] = "Wait",
     answer_prefix: str | None = "Final Answer:",
     max_answer_tokens: int = 512,
+    on_turn_end: str = "answer",
     temperature: float = 0.0,
     top_p: float = 1.0,
     seed: int | None = None,
@@ -67,7 +68,7 @@ def generate(
     engine = model if isinstance(model, Backend) else load(model, template, dtype)
     budget = BudgetConfig(max_thinking_tokens, min_thinking_tokens, num_ignore,
                           (extend,) if isinstance(extend, str) else tuple(extend), answer_prefix,
-                          max_answer_tokens)
+                          max_answer_tokens, on_turn_end=on_turn_end)
     think = SamplingConfig(temperature, top_p, 0, seed)
     ans = think.for_answer(answer_temperature, answer_top_p, answer_seed)
     items = [prompts] if isinstance(prompts, str) else list(prompts)

@@ -56,7 +56,8 @@ def _name(m: int | None) -> str:
 def point_budget(cfg, **kw) -> BudgetConfig:
     """The run's base budget (extensions, answer prefix, answer length) with the point's limits."""
     base = BudgetConfig(min_thinking_tokens=cfg.min_thinking, extend=tuple(cfg.extend),
-                        answer_prefix=cfg.answer_prefix or None, max_answer_tokens=cfg.max_answer_tokens)
+                        answer_prefix=cfg.answer_prefix or None, max_answer_tokens=cfg.max_answer_tokens,
+                        on_turn_end=cfg.on_turn_end)
     return replace(base, **kw).validate()
 
 

@@ -25,6 +25,7 @@ from typing import Callable
 
 THINK, DELIM, ANSWER, DONE = "think", "delim", "answer", "done"
 MARK = "mark"  # a forced step-countdown marker: thinking text that does not count as a step
+TURN_END = ("answer", "delimiter")  # BudgetConfig.on_turn_end choices
 
 
 class BudgetError(ValueError):
@@ -40,6 +41,10 @@ class BudgetConfig:
     num_ignore: refuse the first k attempts to end thinking, whatever their length.
     extend: strings appended when an attempt is refused; a list rotates ("Wait", "Hmm", ...).
     answer_prefix: text forced after a *cut* (not after a natural end), e.g. "Final Answer:".
+    on_turn_end: what an end of turn (eos) sampled inside the thinking becomes: "answer" forces the
+      delimiter and the answer prefix as after a cut, so the model still writes an answer (small
+      models often end their turn right after thinking starts); "delimiter" forces only the
+      delimiter, as the s1 reference does (the model may then end its answer at once).
     max_answer_tokens: limit of the answer phase (the forced prefix counts toward it).
     max_steps: step-conditional control: steps are paragraphs (ended by a blank line); the
       thinking opens with `step_marker` for N steps and a new marker counts down after each step.
@@ -57,6 +62,7 @@ class BudgetConfig:
     max_steps: int | None = None
     stop_at_zero_steps: bool = True
     step_marker: str = "<|im_start|>{k} steps left\n"
+    on_turn_end: str = "answer"
 
     def __post_init__(self):
         if isinstance(self.extend, str):
@@ -74,6 +80,8 @@ class BudgetConfig:
             raise BudgetError(f"num_ignore must be >= 0, got {self.num_ignore}")
         if m is not None and lo > m:
             raise BudgetError(f"min thinking tokens ({lo}) is larger than max thinking tokens ({m})")
+        if self.on_turn_end not in TURN_END:
+            raise BudgetError(f"on_turn_end must be one of {', '.join(TURN_END)}, got {self.on_turn_end!r}")
         if self.max_answer_tokens < 1:
             raise BudgetError(f"max answer tokens must be >= 1, got {self.max_answer_tokens}")
         if self.max_steps is not None and self.max_steps < 0:
@@ -205,10 +213,13 @@ class RowBudget:
                 else:
                     # a natural end: the model's own stop token becomes the full delimiter
                     kind = "stop" if sampled == p.think_end_ids[0] else "eos"
-                    self.thinking_end = kind
                     self.events.append(Event(kind, n))
-                    self.phase = DELIM
-                    self.queue.extend((t, DELIM) for t in p.think_end_ids)
+                    if kind == "eos" and b.on_turn_end == "answer":
+                        self._force_answer(kind)  # the turn ended with no answer: open one as after a cut
+                    else:
+                        self.thinking_end = kind
+                        self.phase = DELIM
+                        self.queue.extend((t, DELIM) for t in p.think_end_ids)
                 return self.advance(None)
             self._record(sampled, THINK)
             return sampled
@@ -285,10 +296,14 @@ class RowBudget:
             self._schedule_cut()
 
     def _schedule_cut(self) -> None:
-        p = self.plan
         self.cut = True
-        self.thinking_end = self.cap_reason
         self.events.append(Event("cut", len(self.thinking)))
+        self._force_answer(self.cap_reason)
+
+    def _force_answer(self, reason: str) -> None:
+        """End the thinking for `reason`: separator (if needed), delimiter and answer prefix."""
+        p = self.plan
+        self.thinking_end = reason
         self.phase = DELIM
         sep = p.separator_ids
         if sep and (not self.thinking or p.ends_with_separator(self.thinking[-1])):

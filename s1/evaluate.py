@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Sequence
 
 from . import baselines
 from .baselines import Group, with_instruction
+from .budget import TURN_END
 from .eval_summary import SUMMARY_FILE, write_summary
 from .files import write_text_atomic
 from .jsonl import JSONLError, parse_jsonl
@@ -55,6 +56,7 @@ class EvalConfig:
     min_thinking: int = 0
     extend: tuple[str, ...] = ("Wait",)
     answer_prefix: str | None = "Final Answer:"
+    on_turn_end: str = "answer"  # an end of turn inside the thinking: answer | delimiter (the reference)
     max_answer_tokens: int = 512
     steps: tuple[int, ...] = (2, 4, 8)  # step-conditional control
     samples: int = 1
@@ -84,6 +86,8 @@ class EvalConfig:
             raise EvalError(f"max answer tokens must be >= 1, got {self.max_answer_tokens}")
         if self.min_thinking < 0:
             raise EvalError(f"min thinking tokens must be >= 0, got {self.min_thinking}")
+        if self.on_turn_end not in TURN_END:
+            raise EvalError(f"on_turn_end must be one of {', '.join(TURN_END)}, got {self.on_turn_end!r}")
         if not self.rejection_temperature > 0:
             raise EvalError(f"rejection temperature must be > 0, got {self.rejection_temperature}")
         try:

@@ -1,26 +1,44 @@
-"""One progress-bar style for long stages (eval, curate traces, featurize): rich, on stderr.
+"""Progress of long stages (eval, train, curate traces / featurize) on stderr: a bar in a terminal, lines in a log.
 
     step = progress_bar("eval", "samples", total=120); step(16); ...; step(None)  # None stops it
+
+In a terminal it is a rich bar with an ETA. When stderr is not a terminal (CI, `nohup`, `make demo > log`),
+a bar would print nothing until the end, so it writes a plain line every `every` seconds instead
+("eval: 48/120 samples (40%), 1m12s elapsed, about 1m48s left") and one when the stage ends.
 """
 
 from __future__ import annotations
 
 import sys
 import threading
-from typing import Callable
+import time
+from typing import Callable, TextIO
+
+EVERY_S = 30.0  # seconds between plain progress lines
 
 
-def progress_bar(label: str, unit: str, total: int, completed: int = 0,
-                 resumed: int = 0) -> Callable[[int | None], None]:
-    """A started bar; the returned `step(n)` advances it by n (thread-safe), `step(None)` stops it.
-    `resumed`: work a resumed run found done, said once above the bar."""
+def progress_bar(label: str, unit: str, total: int, completed: int = 0, resumed: int = 0,
+                 stream: TextIO | None = None, every: float = EVERY_S,
+                 clock: Callable[[], float] = time.monotonic) -> Callable[[int | None], None]:
+    """A started progress display; the returned `step(n)` advances it by n (thread-safe), `step(None)`
+    stops it. `completed`: work counted as done from the start; `resumed`: work a resumed run found
+    done, said once at the start. `stream` defaults to stderr; `clock` is what the plain lines time."""
+    stream = stream or sys.stderr
     from rich.console import Console
+
+    console = Console(file=stream)
+    if console.is_terminal or console.is_jupyter:
+        return _rich_bar(console, label, unit, total, completed, resumed)
+    return _plain_lines(stream, label, unit, total, completed, resumed, every, clock)
+
+
+def _rich_bar(console, label, unit, total, completed, resumed):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
         TimeRemainingColumn
 
     prog = Progress(TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TextColumn(unit),
-                    TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-                    console=Console(file=sys.stderr), transient=False)
+                    TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=console,
+                    transient=False)
     task = prog.add_task(label, total=total, completed=completed)
     prog.start()
     if resumed:
@@ -35,3 +53,77 @@ def progress_bar(label: str, unit: str, total: int, completed: int = 0,
                 prog.advance(task, n)
 
     return step
+
+
+def _plain_lines(stream, label, unit, total, completed, resumed, every, clock):
+    start = last = clock()
+    state = {"done": completed, "shown": completed, "stopped": False}
+    lock = threading.Lock()
+    if resumed:
+        _write(stream, f"{label}: resuming: {resumed} {unit} already done")
+
+    def line(now: float) -> str:
+        done = state["done"]
+        pct = f" ({100 * done // total}%)" if total else ""
+        text = f"{label}: {done}/{total} {unit}{pct}, {fmt_seconds(now - start)} elapsed"
+        new = done - completed
+        if 0 < new and done < total:  # the rate of this run (work found done at the start cost nothing)
+            text += f", about {fmt_seconds((now - start) / new * (total - done))} left"
+        return text
+
+    def step(n: int | None) -> None:
+        nonlocal last
+        with lock:
+            if state["stopped"]:
+                return
+            now = clock()
+            if n is None:
+                state["stopped"] = True
+                _write(stream, line(now) + (" (done)" if state["done"] >= total else " (stopped)"))
+                return
+            state["done"] += n
+            if now - last >= every and state["shown"] != state["done"] < total:  # the end has its own line
+                last, state["shown"] = now, state["done"]
+                _write(stream, line(now))
+
+    return step
+
+
+def _write(stream, text: str) -> None:
+    stream.write(text + "\n")
+    stream.flush()  # a log file someone is tailing sees it now, not when a buffer fills
+
+
+def fmt_seconds(seconds: float) -> str:
+    """12s, 3m05s, 75m00s."""
+    seconds = int(round(seconds))
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+def trainer_progress(label: str = "train", stream: TextIO | None = None):
+    """A transformers TrainerCallback that shows training steps with `progress_bar` (in place of the
+    Trainer's tqdm bar, which in a log file is one endless line of carriage returns)."""
+    from transformers import TrainerCallback
+
+    class _Progress(TrainerCallback):
+        def __init__(self):
+            self.step = None
+            self.seen = 0
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            if state.is_world_process_zero:
+                self.seen = state.global_step  # a resumed run starts past 0
+                self.step = progress_bar(label, "steps", state.max_steps, completed=self.seen,
+                                         resumed=self.seen, stream=stream)
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if self.step is not None:
+                self.step(state.global_step - self.seen)
+                self.seen = state.global_step
+
+        def on_train_end(self, args, state, control, **kwargs):
+            if self.step is not None:
+                self.step(None)
+                self.step = None
+
+    return _Progress()

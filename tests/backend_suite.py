@@ -70,6 +70,25 @@ def check_num_ignore(backend) -> None:
             assert kinds.index("extend") < kinds.index(r.thinking_end)
 
 
+def check_turn_end(backend) -> None:
+    """A row whose model ends its turn inside the thinking is answered as after a cut (the answer
+    prefix, then the model's answer); on_turn_end='delimiter' (the s1 reference) forces the delimiter
+    only. The embedded model ends its turn early on some of these prompts, so both paths run."""
+    b = BudgetConfig(max_thinking_tokens=32, max_answer_tokens=10)
+    answered = backend.generate(PROMPTS, b)
+    reference = backend.generate(PROMPTS, dataclasses.replace(b, on_turn_end="delimiter"))
+    assert any(r.thinking_end == "eos" for r in answered), [r.thinking_end for r in answered]
+    for a, r in zip(answered, reference):
+        assert a.thinking == r.thinking and a.thinking_end == r.thinking_end  # the same thinking either way
+        if a.thinking_end == "eos":
+            assert not a.thinking_cut and [e["kind"] for e in a.events] == [e["kind"] for e in r.events]
+            assert a.answer.lstrip().startswith("Final Answer:"), a
+            assert not r.answer.lstrip().startswith("Final Answer:"), r
+        else:
+            assert a.completion_ids == r.completion_ids
+        _closed(a), _closed(r)
+
+
 def check_grid(backend) -> None:
     """generate_grid: result[i][j] is prompt i under budget j, every budget honoured."""
     budgets = [BudgetConfig(max_thinking_tokens=m, max_answer_tokens=6) for m in (4, 12, 24)]
@@ -121,8 +140,8 @@ def check_errors(backend) -> None:
         backend.generate(["hi"], BudgetConfig(max_thinking_tokens=10**7))
 
 
-CHECKS = [check_max_cut, check_zero_budget, check_min_forces_wait, check_num_ignore, check_grid, check_records,
-          check_seeded_sampling, check_errors]
+CHECKS = [check_max_cut, check_zero_budget, check_min_forces_wait, check_num_ignore, check_turn_end, check_grid,
+          check_records, check_seeded_sampling, check_errors]
 
 
 def run_all(backend, skip: tuple[str, ...] = ()) -> None:

@@ -106,7 +106,7 @@ def resubmit_reference(model, prompt_ids, plan, context_length=None):
         cap = room if cap is None else min(cap, room)
     seq, thinking, ignored = list(prompt_ids), [], 0
     ends_with_sep = plan.ends_with_separator
-    cut = False
+    cut = forced = False
     while True:
         new, stop = _generate_until(model, seq, plan.stop_ids, None if cap is None else cap - len(thinking))
         thinking += new
@@ -125,16 +125,19 @@ def resubmit_reference(model, prompt_ids, plan, context_length=None):
                 cut = True
                 break
             continue
+        # an end of turn (not the delimiter) is answered as after a cut unless the reference's
+        # behaviour (delimiter only) was asked for
+        forced = stop not in (None, plan.think_end_ids[0]) and b.on_turn_end == "answer"
         break
     tail = []
-    if cut:
+    if cut or forced:
         if plan.separator_ids and thinking and not ends_with_sep(thinking[-1]):
             tail += plan.separator_ids
         tail += plan.think_end_ids + plan.answer_prefix_ids
     else:
         tail += plan.think_end_ids
     seq += tail
-    n_prefix = len(plan.answer_prefix_ids) if cut else 0
+    n_prefix = len(plan.answer_prefix_ids) if cut or forced else 0
     answer, stop = _generate_until(model, seq, plan.eot_ids, b.max_answer_tokens - n_prefix)
     done = [stop] if stop is not None else []
     return thinking + list(tail) + answer + done, {"thinking": len(thinking), "ignored": ignored, "cut": cut}

@@ -60,11 +60,32 @@ def test_num_ignore_and_rotation():
     assert row.num_ignored == 3 and [e.text for e in row.events[:3]] == ["Wait", "Hmm ok", "Wait"]
 
 
-def test_eos_inside_thinking_still_gets_an_answer_phase():
-    row = RowBudget(plan())
+def test_end_of_turn_inside_thinking_forces_the_answer_as_after_a_cut():
+    row = RowBudget(plan(answer_prefix="Final Answer:"))
     out = run(row, [5, EOT, 6, EOT])
-    assert out == [5, END1, END2, END3, 6, EOT]
-    assert row.thinking_end == "eos" and row.answer == [6]
+    assert out == [5, NL, END1, END2, END3, FA1, FA2, 6, EOT]
+    assert row.thinking == [5] and row.answer == [FA1, FA2, 6]
+    assert row.thinking_end == "eos" and not row.cut and [e.kind for e in row.events] == ["eos"]
+    # empty thinking: no separator (think_start ends the line); no prefix configured: delimiter only
+    assert run(RowBudget(plan(answer_prefix="Final Answer:")), [EOT, 6, EOT]) == [END1, END2, END3, FA1, FA2, 6, EOT]
+    assert run(RowBudget(plan()), [5, EOT, 6, EOT]) == [5, NL, END1, END2, END3, 6, EOT]
+
+
+def test_reference_turn_end_forces_only_the_delimiter():
+    """on_turn_end='delimiter' is the s1 reference: the end of turn becomes the delimiter, no
+    separator and no prefix, so the model may end its answer at once."""
+    row = RowBudget(plan(answer_prefix="Final Answer:", on_turn_end="delimiter"))
+    out = run(row, [5, EOT, EOT])
+    assert out == [5, END1, END2, END3, EOT]
+    assert row.thinking_end == "eos" and row.answer == [] and row.finish_reason == "stop"
+
+
+def test_turn_end_setting_leaves_thinking_delimiter_stops_and_refusals_alone():
+    for mode in ("answer", "delimiter"):
+        row = RowBudget(plan(answer_prefix="Final Answer:", on_turn_end=mode, num_ignore=1))
+        out = run(row, [5, EOT, 6, END1, 7, EOT])
+        assert out == [5, WAIT, 6, END1, END2, END3, 7, EOT]  # a refused eos is "Wait"; a stop is the delimiter
+        assert row.thinking_end == "stop" and row.answer == [7]
 
 
 def test_extension_is_truncated_at_the_maximum():
@@ -95,6 +116,7 @@ def test_context_room_caps_thinking():
     ({"num_ignore": -1}, "num_ignore"),
     ({"max_answer_tokens": 0}, "max answer tokens"),
     ({"num_ignore": 1, "extend": ("",)}, "non-empty"),
+    ({"on_turn_end": "prefix"}, "on_turn_end must be one of answer, delimiter, got 'prefix'"),
 ])
 def test_bad_budgets(kw, msg):
     with pytest.raises(BudgetError, match=msg):

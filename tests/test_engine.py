@@ -29,6 +29,7 @@ SETTINGS = {
     "ignore-max": BudgetConfig(num_ignore=2, max_thinking_tokens=50, max_answer_tokens=10),
     "rotate": BudgetConfig(num_ignore=4, extend=("Wait", "Hmm, let me check", "Alternatively"), max_answer_tokens=10),
     "zero": BudgetConfig(max_thinking_tokens=0, max_answer_tokens=6),
+    "reference-turn-end": BudgetConfig(max_thinking_tokens=24, on_turn_end="delimiter", max_answer_tokens=12),
 }
 
 
@@ -64,7 +65,8 @@ def test_greedy_equals_resubmission_oracle(name, which, smol_engine, qwen_engine
         assert r.answer_tokens <= budget.max_answer_tokens
         # the split of the text by the template agrees with the token counts
         thinking_ids, answer_ids = engine.template.split_ids(engine.tokenizer, r.completion_ids)
-        if not r.thinking_cut or not plan.separator_ids:
+        forced = r.thinking_cut or (r.thinking_end == "eos" and budget.on_turn_end == "answer")  # may add a separator
+        if not forced or not plan.separator_ids:
             assert len(thinking_ids) == r.thinking_tokens
         events.update(e["kind"] for e in r.events)
     # the tiny model really tries to stop, so the forcing paths are exercised

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..budget import TURN_END
 from .common import InputError, backend_options, int_list, key_values, model_args, quiet_transformers
 
 EPILOG = """examples:
@@ -51,6 +52,9 @@ def add_parser(sub) -> None:
     gm.add_argument("--steps", default="2,4,8", metavar="N[,N...]", help="step-conditional: step limits (default 2,4,8)")
     gm.add_argument("--extend", action="append", metavar="TEXT", help="extension string (default Wait; repeat to rotate)")
     gm.add_argument("--answer-prefix", default="Final Answer:", metavar="TEXT", help="forced after a cut ('' for none)")
+    gm.add_argument("--on-turn-end", choices=TURN_END, default="answer",
+                    help="the model ends its turn inside the thinking: force the delimiter and the answer prefix "
+                         "(answer, default) or only the delimiter, as the s1 reference does (delimiter)")
     gm.add_argument("--max-answer", type=int, default=512, metavar="N", help="max answer tokens (default 512)")
     gs = e.add_argument_group("sampling")
     gs.add_argument("--samples", type=int, default=1, metavar="K", help="samples per question (needs --temperature > 0)")
@@ -93,7 +97,8 @@ def run(args) -> int:
         max_thinking=int_list(args.max_thinking, "--max-thinking", allow_none=True),
         num_ignore=int_list(args.num_ignore, "--num-ignore"), min_thinking=args.min_thinking,
         extend=tuple(args.extend or ["Wait"]), answer_prefix=args.answer_prefix or None,
-        max_answer_tokens=args.max_answer, steps=int_list(args.steps, "--steps"), samples=args.samples,
+        on_turn_end=args.on_turn_end, max_answer_tokens=args.max_answer, steps=int_list(args.steps, "--steps"),
+        samples=args.samples,
         temperature=args.temperature, top_p=args.top_p, top_k=args.top_k, seed=args.seed,
         rejection_tries=args.rejection_tries, rejection_temperature=args.rejection_temperature,
         template=args.template, think_start=args.think_start, think_end=args.think_end, system=args.system,

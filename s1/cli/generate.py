@@ -9,6 +9,7 @@ import argparse
 import json
 import sys
 
+from ..budget import TURN_END
 from ..files import output_problem
 from .common import InputError, make_backend, model_args
 
@@ -42,6 +43,9 @@ def add_parser(sub) -> None:
                    help="string appended when a stop is refused (default Wait; repeat to rotate)")
     b.add_argument("--answer-prefix", default="Final Answer:", metavar="TEXT",
                    help="text forced after a cut at the maximum (default 'Final Answer:'; '' for none)")
+    b.add_argument("--on-turn-end", choices=TURN_END, default="answer",
+                   help="the model ends its turn inside the thinking: force the delimiter and the answer prefix "
+                        "(answer, default) or only the delimiter, as the s1 reference does (delimiter)")
     b.add_argument("--max-answer", type=int, default=512, metavar="N", help="max answer tokens (default 512)")
     s = g.add_argument_group("sampling (thinking phase; the answer phase uses the same unless set)")
     s.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
@@ -66,6 +70,7 @@ def _settings(args) -> tuple:
         extend=tuple(args.extend or ["Wait"]),
         answer_prefix=args.answer_prefix or None,
         max_answer_tokens=args.max_answer,
+        on_turn_end=args.on_turn_end,
     ).validate()
     think = SamplingConfig(args.temperature, args.top_p, args.top_k, args.seed).validate()
     answer = think.for_answer(args.answer_temperature, args.answer_top_p, args.answer_seed).validate()

@@ -333,6 +333,7 @@ SCRIPTED_BUDGETS = [
     BudgetConfig(max_steps=3, max_thinking_tokens=80, max_answer_tokens=12),  # markers forced mid-round
     BudgetConfig(max_steps=2, stop_at_zero_steps=False, max_thinking_tokens=60, max_answer_tokens=12),
     BudgetConfig(max_thinking_tokens=0, max_answer_tokens=5),
+    BudgetConfig(max_thinking_tokens=80, max_answer_tokens=12, on_turn_end="delimiter"),  # the reference's turn end
 ]
 
 

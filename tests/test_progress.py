@@ -1,0 +1,75 @@
+"""Progress of long stages when stderr is a log file, not a terminal: periodic plain lines, and the
+training loop's progress through the same display (a real Trainer on a tiny model)."""
+
+import io
+import json
+import re
+
+from helpers import WORDS, smol_tokenizer, tiny_model
+
+from s1.progress import fmt_seconds, progress_bar
+from s1.train import TrainConfig, train
+
+
+class Clock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_a_log_gets_a_line_every_period_and_one_at_the_end():
+    log, clock = io.StringIO(), Clock()
+    step = progress_bar("eval", "samples", total=120, stream=log, every=30, clock=clock)
+    clock.now += 10
+    step(12)  # 10 s: too soon for a line
+    assert log.getvalue() == ""
+    clock.now += 20
+    step(12)  # 30 s: a line, with the time left at this run's rate (24 in 30 s -> 96 in 120 s)
+    clock.now += 29
+    step(1)  # 29 s after the last line: nothing
+    clock.now += 31
+    step(None)
+    step(5)  # after the stop: ignored
+    assert log.getvalue().splitlines() == [
+        "eval: 24/120 samples (20%), 30s elapsed, about 2m00s left",
+        "eval: 25/120 samples (20%), 1m30s elapsed, about 5m42s left (stopped)",
+    ]
+
+
+def test_resumed_work_is_said_once_and_does_not_count_in_the_rate():
+    log, clock = io.StringIO(), Clock()
+    step = progress_bar("traces", "rows", total=10, completed=6, resumed=6, stream=log, every=5, clock=clock)
+    clock.now += 8
+    step(2)
+    clock.now += 8
+    step(2)
+    step(None)
+    assert log.getvalue().splitlines() == [
+        "traces: resuming: 6 rows already done",
+        "traces: 8/10 rows (80%), 8s elapsed, about 8s left",
+        "traces: 10/10 rows (100%), 16s elapsed (done)",
+    ]
+
+
+def test_fmt_seconds():
+    assert [fmt_seconds(s) for s in (0, 59.4, 60, 185, 4500)] == ["0s", "59s", "1m00s", "3m05s", "75m00s"]
+
+
+def test_training_reports_its_steps_in_a_log(tmp_path, capsys):
+    tok = smol_tokenizer()
+    tiny_model(tok, WORDS, seed=3).save_pretrained(tmp_path / "m")
+    tok.save_pretrained(tmp_path / "m")
+    data = tmp_path / "d.jsonl"
+    data.write_text("".join(json.dumps({"question": f"What is {i}+3?", "deepseek_thinking_trajectory": f"{i}+3",
+                                        "deepseek_attempt": str(i + 3)}) + "\n" for i in range(8)))
+    cfg = TrainConfig(model=str(tmp_path / "m"), data=str(data), out=str(tmp_path / "ckpt"), epochs=1,
+                      global_batch=4, micro_batch=2, max_length=64, save_steps=-1)
+    s = train(cfg, progress=True)
+    err = capsys.readouterr().err
+    assert s["steps"] == 2
+    # a short run gets only the closing line (the period is 30 s), and not the Trainer's tqdm bar
+    [line] = [line for line in err.splitlines() if line.startswith("train:")]
+    assert line.startswith("train: 2/2 steps (100%), ") and line.endswith(" elapsed (done)")
+    assert not re.search(r"\d/2 \[", err), err
