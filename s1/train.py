@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from .files import write_text_atomic
+from .memory import available_memory, memory_estimate
 from .progress import trainer_progress
 
 TRAIN_FILE = "s1_train.json"
@@ -86,22 +87,19 @@ class TrainConfig:
             raise TrainError(f"unknown trace {self.trace!r}; choose auto, {', '.join(TRACES)}")
         if self.overflow not in ("truncate", "drop"):
             raise TrainError(f"--overflow must be truncate or drop, got {self.overflow!r}")
-        for name in ("max_length", "global_batch", "micro_batch"):
-            if getattr(self, name) < 1:
-                raise TrainError(f"{name.replace('_', ' ')} must be >= 1, got {getattr(self, name)}")
         if self.epochs <= 0 or self.learning_rate <= 0:
             raise TrainError("epochs and learning rate must be > 0")
         if not 0 <= self.warmup_ratio < 1:
             raise TrainError(f"warmup ratio must be in [0, 1), got {self.warmup_ratio}")
-        # the rest too, before anything loads or is written (peft and the Trainer would fail later,
-        # some with a traceback, after the output folder exists)
+        # everything before anything loads or is written (peft and the Trainer fail late, some with a traceback)
         if self.max_steps == 0 or self.max_steps < -1:
             raise TrainError(f"max steps must be >= 1 (or -1: all epochs), got {self.max_steps}")
         if self.limit is not None and self.limit < 1:
             raise TrainError(f"limit must be >= 1, got {self.limit}")
         if self.save_steps < -1:
             raise TrainError(f"save steps must be >= 1, 0 (every epoch) or -1 (none), got {self.save_steps}")
-        for name in ("save_total_limit", "logging_steps", "lora_r", "lora_alpha"):
+        for name in ("max_length", "global_batch", "micro_batch", "save_total_limit", "logging_steps", "lora_r",
+                     "lora_alpha"):
             if getattr(self, name) < 1:
                 raise TrainError(f"{name.replace('_', ' ')} must be >= 1, got {getattr(self, name)}")
         if not 0 <= self.lora_dropout < 1:
@@ -118,7 +116,8 @@ def load_rows(spec: str, split: str = "train", limit: int | None = None) -> list
     import datasets
 
     path = Path(spec)
-    if path.is_file() and not _has_content(path):
+    # an empty or blank file: datasets would fail with a bare StopIteration
+    if path.is_file() and path.stat().st_size < 1 << 20 and not path.read_bytes().strip():
         raise TrainError(f"{spec}: no rows")
     try:
         if path.is_file():
@@ -141,15 +140,6 @@ def load_rows(spec: str, split: str = "train", limit: int | None = None) -> list
     if not rows:
         raise TrainError(f"{spec}: no rows")
     return rows
-
-
-def _has_content(path: Path) -> bool:
-    """False for an empty or whitespace-only file (datasets fails on one with a bare StopIteration)."""
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 16):
-            if chunk.strip():
-                return True
-    return False
 
 
 def trace_columns(cfg: TrainConfig, columns: list[str]) -> tuple[str, str]:
@@ -210,33 +200,6 @@ def build_examples(rows: list[dict], tokenizer, template, cfg: TrainConfig) -> t
     if not examples:
         raise TrainError(f"no usable example in {cfg.data} ({stats['empty']} empty, {stats['dropped']} dropped)")
     return examples, stats
-
-
-# -- memory -------------------------------------------------------------------------------------
-
-def memory_estimate(n_params: int, trainable: int, bytes_per_param: int, max_tokens: int, hidden: int,
-                    layers: int, checkpointing: bool) -> float:
-    """Rough peak bytes of one training process: weights, gradients and AdamW state of the trainable
-    parameters (fp32), and activations of the longest micro-batch (~34 values per token, hidden unit
-    and layer without checkpointing, ~2 with it)."""
-    weights = n_params * bytes_per_param
-    grads_opt = trainable * (4 + 8 + (4 if bytes_per_param < 4 else 0))  # grads, Adam moments, fp32 master
-    act = max_tokens * hidden * layers * (2 if checkpointing else 34) * bytes_per_param
-    return float(weights + grads_opt + act)
-
-
-def available_memory(device: str) -> float | None:
-    try:
-        if device.startswith("cuda"):
-            import torch
-
-            return float(torch.cuda.mem_get_info()[0])
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return float(line.split()[1]) * 1024
-    except Exception:
-        return None
-    return None
 
 
 # -- the run ------------------------------------------------------------------------------------
@@ -428,5 +391,5 @@ def _tps(counts, trainer, result) -> float | None:
     return round(counts["tokens"] * trainer.state.epoch / rt, 1)
 
 
-__all__ = ["TRACES", "TrainConfig", "TrainError", "build_examples", "last_checkpoint", "load_rows", "memory_estimate",
+__all__ = ["TRACES", "TrainConfig", "TrainError", "build_examples", "last_checkpoint", "load_rows",
            "train"]

@@ -169,8 +169,9 @@ def test_lora_merges_into_a_plain_model_folder(tiny_dir, data_file, tmp_path):
 
 def test_memory_estimate_refuses_what_cannot_fit(tiny_dir, data_file, tmp_path, monkeypatch):
     import s1.train as st
+    from s1.memory import memory_estimate
 
-    assert st.memory_estimate(10**9, 10**9, 4, 1024, 2048, 24, False) > 16 * 10**9  # 1B params + AdamW > 16 GB
+    assert memory_estimate(10**9, 10**9, 4, 1024, 2048, 24, False) > 16 * 10**9  # 1B params + AdamW > 16 GB
     monkeypatch.setattr(st, "available_memory", lambda device: 2**20)
     with pytest.raises(TrainError, match=r"estimated .* GiB needed, 0.0 GiB available"):
         train(quick(tiny_dir, data_file, tmp_path / "m"), progress=False)
