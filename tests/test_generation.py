@@ -20,3 +20,15 @@ def test_prepare_reads_questions_as_text_and_raw_prompts_as_rendered(tiny_engine
     [raw] = tiny_engine.prepare([rendered], [BUDGET], SamplingConfig(), raw=True).ids
     assert raw == tok.encode(rendered, add_special_tokens=False)
     assert raw.count(im_start) == 6  # the template's four and the two the question writes
+
+
+def test_non_finite_sampling_settings_are_refused_before_decoding(tiny_engine):
+    """NaN or infinite temperature / top_p would reach torch.multinomial mid-run; they are refused up front."""
+    import pytest
+
+    from s1.generation import GenerationError
+
+    for bad in (SamplingConfig(temperature=float("nan")), SamplingConfig(temperature=float("inf")),
+                SamplingConfig(temperature=1.0, top_p=float("nan"))):
+        with pytest.raises(GenerationError, match="temperature|top_p"):
+            tiny_engine.generate(["What is 2+2?"], BUDGET, bad)
