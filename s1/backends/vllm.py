@@ -11,10 +11,11 @@ vLLM runs every request greedily (temperature 0) with one extra logits processor
 `SamplingParams.extra_args["s1"]`; the processor builds a `RowBudget` for it inside the process that
 samples (vLLM's engine core or its workers) and at every decode step:
   1. draws the model's own token from the unmodified logits when the row wants a sample (argmax,
-     or `s1.engine.sample_token` with the row's own generator, seeded per prompt and phase exactly
-     like the in-process engine);
-  2. feeds the draw to `RowBudget.advance` and gets the token the row appends (the draw itself, or
-     "Wait" instead of an attempt to stop, the delimiter and "Final Answer:" after a cut...);
+     or `s1.step.sample_token` with the row's own generator, seeded per prompt and phase exactly
+     like the in-process engine: `s1.step.choose`, the step core's draw);
+  2. feeds the draw to `RowBudget.advance` (`s1.step.feed`) and gets the token the row appends
+     (the draw itself, or "Wait" instead of an attempt to stop, the delimiter and "Final Answer:"
+     after a cut...);
   3. sets every other logit to -inf, so vLLM's greedy step takes exactly that token.
 So the semantics are those of `RowBudget` (the same as the transformers engine), and forcing costs
 no re-prefill. vLLM stops on the template's end-of-turn ids; a row that ends by its answer limit
@@ -67,7 +68,7 @@ try:  # the processor class must exist at import time in vLLM's worker processes
     import torch
     from vllm.v1.sample.logits_processor import AdapterLogitsProcessor as _Adapter
 
-    from ..engine import _generator, sample_token
+    from ..step import Seq, choose, feed
 except ImportError:  # no vLLM here (or one without v1 logits processors): VLLMBackend() says what to do
     _Adapter = None
 
@@ -90,29 +91,37 @@ def _plan(path: str, template: str, budget: str):
 
 
 class _RowState:
-    """One request's budget state in the sampling process: a RowBudget plus the checks that vLLM
-    appended exactly the tokens it forced."""
+    """One request's budget state in the sampling process: a step-core row (`s1.step.Seq`: its
+    RowBudget, sampling, generators and tokens) plus the checks that vLLM appended exactly the
+    tokens it forced."""
 
     def __init__(self, spec: dict):
         plan = _plan(spec["tokenizer"], json.dumps(spec["template"], sort_keys=True),
                      json.dumps(spec["budget"], sort_keys=True))
         self.key, self.folder = spec["key"], spec["out"]
-        self.row = RowBudget(plan, room=spec["room"])
-        self.out: list[int] = []  # the tokens the row appended (its completion ids)
-        self.sampling = {"think": SamplingConfig(**spec["think"]), "answer": SamplingConfig(**spec["answer"])}
-        self.seeds = {"think": spec["think_seed"], "answer": spec["answer_seed"]}
-        self.gens: dict = {}  # phase -> torch.Generator, made at the first sampled draw of the phase
+        sampling = {"think": SamplingConfig(**spec["think"]), "answer": SamplingConfig(**spec["answer"])}
+        # generators are made at a phase's first sampled draw, on the logits' device
+        self.seq = Seq(RowBudget(plan, room=spec["room"]), sampling,
+                       {"think": spec["think_seed"], "answer": spec["answer_seed"]})
         self.eot = min(plan.eot_ids)
         self.fresh = True  # just entered vLLM's batch: this call's sample may be discarded
         self.snap = None  # the state before an unconfirmed step: (output length, row, gen states)
         self.discarded = 0  # steps whose sample vLLM dropped (rolled back)
         self.admissions = 0  # times vLLM put the request into its batch (more than 1: preempted)
 
+    @property
+    def row(self) -> RowBudget:
+        return self.seq.row
+
+    @property
+    def out(self) -> list[int]:
+        """The tokens the row appended (its completion ids)."""
+        return self.seq.out
+
     # the AdapterLogitsProcessor protocol: (output_ids, logits_row) -> logits_row
     def __call__(self, output_ids: list[int], logits: "torch.Tensor") -> "torch.Tensor":
         self.prepare(output_ids)
-        cfg = self.wants()
-        draw = None if cfg is None else self.draw(logits, cfg)
+        [draw] = choose([self.seq], logits[None])
         tok = self.decide(draw)
         if self.row.done:
             _retire(self)
@@ -142,39 +151,24 @@ class _RowState:
         if self.fresh and not self.row.done:
             self.fresh = False
             self.snap = (n, copy.deepcopy(self.row, {id(self.row.plan): self.row.plan}),
-                         {ph: g.get_state() for ph, g in self.gens.items()})
+                         {ph: g.get_state() for ph, g in self.seq.gens.items() if g is not None})
 
     def _restore(self) -> None:
         n, row, gens = self.snap
         self.discarded += 1
-        self.row = copy.deepcopy(row, {id(row.plan): row.plan})
+        self.seq.row = copy.deepcopy(row, {id(row.plan): row.plan})
         del self.out[n:]
-        for ph in list(self.gens):
+        for ph in list(self.seq.gens):
             if ph in gens:
-                self.gens[ph].set_state(gens[ph])
-            else:
-                del self.gens[ph]
-
-    def wants(self) -> SamplingConfig | None:
-        """The sampling settings of the model's draw this step, or None when the token is forced."""
-        if not self.row.wants_sample():
-            return None
-        return self.sampling[self.row.sampling_phase]
-
-    def draw(self, logits: "torch.Tensor", cfg: SamplingConfig) -> int:
-        if cfg.temperature == 0:
-            return int(logits.argmax())
-        ph = self.row.sampling_phase
-        if ph not in self.gens:
-            self.gens[ph] = _generator(cfg, self.seeds[ph], logits.device)
-        return sample_token(logits, cfg, self.gens[ph])
+                self.seq.gens[ph].set_state(gens[ph])
+            elif self.seq.gens[ph] is not None:
+                del self.seq.gens[ph]
 
     def decide(self, draw: int | None) -> int:
         """The token vLLM must append now."""
         if self.row.done:  # finished by its answer limit: one end-of-turn token makes vLLM stop
             return self.eot
-        tok = self.row.advance(draw)
-        self.out.append(tok)
+        tok, _part = feed(self.seq, draw)
         if self.row.done:
             self._write()
         return tok
@@ -229,17 +223,13 @@ if _Adapter is not None:
                 return logits
             # (batch row, state, output ids): the adapter stores partial(state, output_ids)
             items = [(i, p.func, p.args[-1]) for i, p in self.req_info.items()]
-            cfgs = []
             for _, st, out in items:
                 st.prepare(out)
-                cfgs.append(st.wants())
-            greedy = [i for (i, _, _), c in zip(items, cfgs) if c is not None and c.temperature == 0]
-            best = dict(zip(greedy, logits[greedy].argmax(-1).tolist())) if greedy else {}
-            rows, toks = [], []
-            for (i, st, _), c in zip(items, cfgs):
-                draw = None if c is None else best[i] if c.temperature == 0 else st.draw(logits[i], c)
+            rows = [i for i, _, _ in items]
+            draws = choose([st.seq for _, st, _ in items], logits, rows)  # one argmax for the greedy rows
+            toks = []
+            for (_, st, _), draw in zip(items, draws):
                 toks.append(st.decide(draw))
-                rows.append(i)
                 if st.row.done:
                     _retire(st)
             r = torch.tensor(rows, device=logits.device)

