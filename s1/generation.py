@@ -18,6 +18,10 @@ from .budget import BudgetConfig, BudgetError, ForcingPlan, RowBudget
 from .templates import ThinkingTemplate
 
 
+class BackendError(RuntimeError):
+    """A backend cannot be built or reached (missing package, unreachable server, bad option)."""
+
+
 class GenerationError(ValueError):
     """A generation request that cannot run for a reason other than its budget: sampling settings, an
     empty prompt, a batch size or seed count that does not fit (budgets raise BudgetError)."""

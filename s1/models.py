@@ -166,6 +166,23 @@ def model_path(spec: str | None) -> tuple[str, str]:
     return path, path
 
 
+def load_tokenizer(spec: str | None = None):
+    """(tokenizer, the folder it came from or None) of a model spec, without reading the weights: an embedded
+    model not converted yet gives its tokenizer straight from the GGUF. ModelError when it cannot load."""
+    from transformers import AutoTokenizer
+
+    key = embedded_name(spec)
+    try:
+        if key is not None and not (cache_dir() / "models" / key / "tokenizer_config.json").is_file():
+            src, gguf = embedded_gguf(key)
+            return AutoTokenizer.from_pretrained(src, gguf_file=gguf), None
+        _, path = model_path(spec)
+        return AutoTokenizer.from_pretrained(path), path
+    except (OSError, ValueError) as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise ModelError(f"cannot load the tokenizer of {spec or DEFAULT_MODEL!r}: {first}") from None
+
+
 def load_model(spec: str | None = None, dtype: str | None = None, device: str | None = None) -> LoadedModel:
     """Load a model and tokenizer for generation.
 

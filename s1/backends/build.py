@@ -12,14 +12,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ..generation import Backend
+from ..generation import Backend, BackendError
 
 BACKENDS = ("transformers", "vllm", "openai")
 _ENGINES: dict[tuple, Backend] = {}  # in-process engines by their settings: the weights are read once per process
-
-
-class BackendError(RuntimeError):
-    """A backend cannot be built or reached (missing package, unreachable server, bad option)."""
 
 
 def check_template_spec(spec) -> None:

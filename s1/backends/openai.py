@@ -33,18 +33,10 @@ import httpx
 from ..budget import RowBudget
 from ..generation import Backend, GenerationResult, Prepared, SamplingConfig
 from ..templates import get_template
-from . import BackendError
+from ..generation import BackendError
 from .rounds import Completion, RoundError, drive
-
-RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
-_ID_FLAGS = {  # what makes a server return token ids, by how it answered
-    "token_ids": {"return_token_ids": True},
-    "logprobs": {"logprobs": 1},
-    "logprobs_tokens": {"logprobs": 1, "return_tokens_as_token_ids": True},
-    "text": {},
-}
-_PROBE_FLAGS = {"return_token_ids": True, "logprobs": 1}
-
+from .wire import (ID_FLAGS, PROBE_FLAGS, RETRY_STATUS, base_url_of, context_of, describe_error, extract_ids,
+                   first_choice, server_message)
 
 class OpenAIBackend(Backend):
     """Budget-forced generation through an OpenAI-compatible `/completions` endpoint.
@@ -65,7 +57,7 @@ class OpenAIBackend(Backend):
                  api_key: str | None = None, tokenizer=None, served_model: str | None = None,
                  context_length: int | None = None, concurrency: int | None = None, timeout: float = 600,
                  retries: int = 4, backoff: float = 0.5, stream: bool = True):
-        self.base_url = _normalize(base_url)
+        self.base_url = base_url_of(base_url)
         self.api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
         self.timeout, self.retries, self.backoff, self.stream = timeout, retries, backoff, stream
         if concurrency is not None and concurrency < 1:
@@ -78,9 +70,9 @@ class OpenAIBackend(Backend):
             served_model = info[0]["id"] if len(info) == 1 and info[0].get("id") else (model or "default")
         self.served_model = served_model
         if context_length is None:
-            context_length = _context_of(info, served_model)
+            context_length = context_of(info, served_model)
         self.context_length = context_length
-        self.id_mode: str | None = None  # how the server returns token ids (see _ID_FLAGS)
+        self.id_mode: str | None = None  # how the server returns token ids (see ID_FLAGS)
         self.approximate = False  # True once counts came from local tokenization of text
         self._clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._stop_text: dict[int, str | None] = {}
@@ -182,7 +174,7 @@ class OpenAIBackend(Backend):
         texts = [t for t in (self._stop_string(s) for s in stops) if t]
         if texts:
             body["stop"] = texts
-        body.update(_ID_FLAGS[self.id_mode] if self.id_mode else _PROBE_FLAGS)
+        body.update(ID_FLAGS[self.id_mode] if self.id_mode else PROBE_FLAGS)
         return body
 
     def _stop_string(self, tok: int) -> str | None:
@@ -205,13 +197,13 @@ class OpenAIBackend(Backend):
                 req = client.build_request("POST", url, json=body)
                 resp = await client.send(req, stream=True)
             except httpx.TransportError as e:
-                err = f"cannot reach {url}: {_describe(e)}"
+                err = f"cannot reach {url}: {describe_error(e)}"
             else:
                 if resp.status_code == 200:
                     return resp
                 text = (await resp.aread()).decode("utf-8", "replace")
                 await resp.aclose()
-                err = f"{url}: HTTP {resp.status_code}: {_server_message(text)}"
+                err = f"{url}: HTTP {resp.status_code}: {server_message(text)}"
                 if resp.status_code not in RETRY_STATUS:
                     raise BackendError(err)
             if attempt >= self.retries:
@@ -226,7 +218,7 @@ class OpenAIBackend(Backend):
             data = json.loads(await resp.aread())
         finally:
             await resp.aclose()
-        choice = _first_choice(data)
+        choice = first_choice(data)
         ids = self._ids(choice)
         text = choice.get("text") or ""
         if ids is None:
@@ -249,7 +241,7 @@ class OpenAIBackend(Backend):
                         break
                     data = json.loads(payload)
                     if "error" in data and not data.get("choices"):
-                        raise BackendError(f"{self.base_url}/completions: {_server_message(payload)}")
+                        raise BackendError(f"{self.base_url}/completions: {server_message(payload)}")
                     if not data.get("choices"):
                         continue
                     choice = data["choices"][0]
@@ -278,7 +270,7 @@ class OpenAIBackend(Backend):
 
     async def _whole(self, resp: httpx.Response, stop_ids) -> Completion:
         data = json.loads(await resp.aread())
-        choice = _first_choice(data)
+        choice = first_choice(data)
         text = choice.get("text") or ""
         ids = self._ids(choice)
         return self._finish(ids if ids is not None else self._text_ids(text), text, choice, stop_ids)
@@ -311,7 +303,7 @@ class OpenAIBackend(Backend):
 
     def _ids(self, choice: dict) -> list[int] | None:
         """Token ids of a choice (or a streamed delta); None when the server sends text without ids."""
-        found = _extract_ids(choice)
+        found = extract_ids(choice)
         if found is not None:
             self._set_mode(found[0])
             return found[1]
@@ -344,7 +336,7 @@ class OpenAIBackend(Backend):
             try:
                 r = httpx.get(url, headers=headers, timeout=min(30, self.timeout))
             except httpx.TransportError as e:
-                err = f"cannot reach {url}: {_describe(e)}"
+                err = f"cannot reach {url}: {describe_error(e)}"
             else:
                 if r.status_code == 200:
                     try:
@@ -352,7 +344,7 @@ class OpenAIBackend(Backend):
                     except ValueError:
                         raise BackendError(f"{url}: not an OpenAI-compatible server (no JSON)") from None
                     return [d for d in data if isinstance(d, dict)]
-                err = f"{url}: HTTP {r.status_code}: {_server_message(r.text)}"
+                err = f"{url}: HTTP {r.status_code}: {server_message(r.text)}"
                 if r.status_code not in RETRY_STATUS:
                     raise BackendError(err)
             if attempt == self.retries:
@@ -364,91 +356,16 @@ class OpenAIBackend(Backend):
 
 
 # -- helpers ---------------------------------------------------------------------------------------
-def _normalize(url: str) -> str:
-    url = url.rstrip("/")
-    if url.endswith("/completions"):
-        url = url[: -len("/completions")]
-    if httpx.URL(url).path in ("", "/"):
-        url += "/v1"
-    return url
-
-
 def _load_tokenizer(spec):
     """(tokenizer, folder it came from or None) for a tokenizer object or model spec; no weights."""
     if spec is not None and not isinstance(spec, str):
         return spec, None
-    from transformers import AutoTokenizer
+    from ..models import ModelError, load_tokenizer
 
-    from ..models import ModelError, cache_dir, embedded_gguf, embedded_name, model_path
-
-    key = embedded_name(spec)
     try:
-        if key is not None:
-            folder = cache_dir() / "models" / key
-            if not (folder / "tokenizer_config.json").is_file():
-                # no converted copy yet: read the tokenizer straight from the GGUF (no weights)
-                src, gguf = embedded_gguf(key)
-                return AutoTokenizer.from_pretrained(src, gguf_file=gguf), None
-            path = str(folder)
-        else:
-            _, path = model_path(spec)
-        return AutoTokenizer.from_pretrained(path), path
-    except (OSError, ValueError, ModelError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise BackendError(f"cannot load the tokenizer of {spec!r}: {first}") from None
-
-
-def _context_of(info: list[dict], served: str) -> int | None:
-    entry = next((d for d in info if d.get("id") == served), info[0] if len(info) == 1 else None)
-    if not entry:
-        return None
-    for v in (entry.get("max_model_len"), (entry.get("meta") or {}).get("n_ctx"), entry.get("context_length")):
-        if isinstance(v, int) and v > 0:
-            return v
-    return None
-
-
-def _extract_ids(choice: dict) -> tuple[str, list[int]] | None:
-    """(how, ids) when a choice carries token ids: vLLM's token_ids, llama.cpp's logprobs.content[].id,
-    or vLLM's logprobs tokens written as 'token_id:N'."""
-    if isinstance(choice.get("token_ids"), list):
-        return "token_ids", [int(t) for t in choice["token_ids"]]
-    lp = choice.get("logprobs")
-    if isinstance(lp, dict):
-        content = lp.get("content")
-        if isinstance(content, list) and all(isinstance(c, dict) and "id" in c for c in content):
-            return "logprobs", [int(c["id"]) for c in content]
-        toks = lp.get("tokens")
-        if isinstance(toks, list) and toks and all(isinstance(t, str) and t.startswith("token_id:") for t in toks):
-            return "logprobs_tokens", [int(t.split(":", 1)[1]) for t in toks]
-    return None
-
-
-def _first_choice(data: dict) -> dict:
-    choices = data.get("choices") if isinstance(data, dict) else None
-    if not choices:
-        raise BackendError(f"the server answered without choices: {json.dumps(data)[:200]}")
-    return choices[0]
-
-
-def _server_message(text: str) -> str:
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return " ".join(text.split())[:300] or "(empty body)"
-    if isinstance(data, dict):
-        err = data.get("error", data)
-        if isinstance(err, dict):
-            msg = err.get("message") or err.get("detail") or json.dumps(err)
-        else:
-            msg = str(err)
-        return " ".join(str(msg).split())[:300]
-    return " ".join(text.split())[:300]
-
-
-def _describe(e: Exception) -> str:
-    msg = str(e).strip()
-    return f"{type(e).__name__}: {msg}" if msg else type(e).__name__
+        return load_tokenizer(spec)
+    except ModelError as e:
+        raise BackendError(str(e)) from None
 
 
 def _seed(prep: Prepared, i: int, cfg: SamplingConfig) -> int | None:

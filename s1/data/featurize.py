@@ -34,17 +34,13 @@ SOLVER_SUFFIX = "Think step by step, then give the final answer inside \\boxed{}
 # -- token counts ---------------------------------------------------------------------------------------
 
 def load_tokenizer(name: str | None):
-    """The tokenizer of a model spec (None: the embedded SmolLM2's, without loading its weights)."""
-    from transformers import AutoTokenizer
-
-    from ..models import ModelError, model_path
+    """The tokenizer of a model spec (None: the embedded SmolLM2's), without loading its weights."""
+    from ..models import ModelError, load_tokenizer as load
 
     try:
-        _, path = model_path(name)
-        return AutoTokenizer.from_pretrained(path)
-    except (OSError, ValueError, ModelError) as e:
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise CurateError(f"cannot load tokenizer {name or 'of the embedded model'!r}: {first}") from None
+        return load(name)[0]
+    except ModelError as e:
+        raise CurateError(str(e)) from None
 
 
 def count_tokens(tok, texts: Sequence[str]) -> list[int]:

@@ -18,15 +18,16 @@ import pytest
 from helpers import WORDS, smol_tokenizer, tiny_model
 
 import s1
+from s1.backends import build
+from s1.data import CurateError
 from s1.data import featurize as fz
+from s1.data.checkpoint import work_path
 from s1.data.domains import parse_classifier
 from s1.data.featurize import featurize, gold_answer, grade_answer
-from s1.data import CurateError
-from s1.data.checkpoint import work_path
-from s1.data.rowfiles import iter_rows
-from s1.data.schema import row_id
 from s1.data.msc import KEYWORDS, MSC, classify_offline, parse_code
 from s1.data.pool import DOMAINS, FLAWS, builtin_pool
+from s1.data.rowfiles import iter_rows
+from s1.data.schema import row_id
 
 
 # -- MSC ---------------------------------------------------------------------------------------------
@@ -297,7 +298,7 @@ def test_solver_verdicts_are_graded_against_the_solution(rows, tmp_path, monkeyp
     right = {r["question"] for r in rows[::2]}
     bad = {rows[3]["question"]}
     engine = ScriptedEngine(answers, right, bad)
-    monkeypatch.setattr(s1, "load", lambda spec, *rest: engine)  # what load_spec("scripted") ends in
+    monkeypatch.setattr(build, "load_engine", lambda spec, *rest: engine)  # what load_spec("scripted") ends in
     nosol = dict(rows[1], solution="")  # no gold: the solver is not even asked
     data = [r for i, r in enumerate(rows) if i != 1] + [nosol]
     inp = write_jsonl(tmp_path / "in.jsonl", data)
