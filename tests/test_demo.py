@@ -19,7 +19,7 @@ from s1.demo import DemoError, load_recipe, run_recipe
 from helpers import WORDS, smol_tokenizer, tiny_model
 
 RECIPE = Path(__file__).resolve().parent.parent / "recipes" / "demo.yaml"
-STAGES = ["curate", "train-s1", "train-random", "eval-base", "eval-s1", "eval-random", "report"]
+STAGES = ["curate", "train-s1", "eval-base", "eval-s1", "train-random", "eval-random", "report"]
 
 
 @pytest.fixture(scope="module")
@@ -90,15 +90,39 @@ def test_second_run_skips_finished_stages_and_resumes_an_interrupted_one(demo_ru
     assert sum("done already" in x for x in lines) == len(STAGES)
     assert json.loads(rec_path.read_text())["stages"] == before["stages"]
 
-    # as if killed during the last evaluation: it runs again (resuming its run folder), the rest is skipped
+    # as if killed during the last evaluation: it runs again (resuming its run folder), the stages before it
+    # are skipped and the report after it is written again from the finished evaluation
     before["stages"]["eval-random"]["status"] = "running"
     rec_path.write_text(json.dumps(before))
     lines.clear()
     run_tiny(demo_run, tiny_dir, lines.append)
-    assert sum("done already" in x for x in lines) == len(STAGES) - 1
+    assert sum("done already" in x for x in lines) == len(STAGES) - 2
     assert any(x.startswith("[6/7] eval-random") for x in lines) and any("resuming" in x for x in lines)
+    assert any(x.startswith("[7/7] report") for x in lines)
     after = json.loads(rec_path.read_text())["stages"]["eval-random"]
     assert after["status"] == "done" and after["seconds"] > before["stages"]["eval-random"]["seconds"]
+
+
+def numbers(run: Path) -> dict:
+    """Every number the demo computes (the selection, the loss curves, the evaluations), without timings."""
+    from s1.data.rowfiles import iter_rows
+
+    out = {"selected": sorted(r["id"] for r in iter_rows(run / "curate" / "s1k.parquet"))}
+    for m in ("s1", "random"):
+        out[f"loss-{m}"] = json.loads((run / "models" / m / "s1_train.json").read_text())["losses"]
+    for e in ("base", "s1", "random"):
+        out[f"eval-{e}"] = json.loads((run / "eval" / e / "summary.json").read_text())["methods"]
+    text = (run / "report" / "summary.md").read_text()
+    out["summary"] = text[:text.index("## 2. Fine-tuning")] + text[text.index("## 3. Test-time"):text.index("## Stage times")]
+    return out
+
+
+def test_tiny_demo_is_deterministic(demo_run, tiny_dir, tmp_path):
+    """A second run from scratch computes the same selection, loss curves, accuracies and summary text."""
+    run_tiny(tmp_path / "again", tiny_dir)
+    first, second = numbers(demo_run), numbers(tmp_path / "again")
+    assert first["eval-s1"]["budget-forcing"]["points"]  # something was measured
+    assert second == first
 
 
 def test_recipe_errors_are_one_line(tmp_path, capsys, tiny_dir):

@@ -3,19 +3,17 @@
     from s1.data.pipeline import run; run("curate.yaml")
 
 Each stage writes its own file in the run folder (01-pool.jsonl, 02-clean.jsonl, 03-traced.jsonl,
-04-features.jsonl, s1k.parquet, ablation files, report/). `stages.json` records each finished
-stage's settings and counts: a stage whose settings are unchanged and whose output exists is
-skipped; an interrupted stage resumes from its own work file; a stage whose settings changed is
-run again, and so is everything after it.
+04-features.jsonl, s1k.parquet, ablation files, report/). `stages.json` is the record of
+s1.stages (the runner `s1 demo` uses too), keyed by a hash of each stage's settings: a stage whose
+settings are unchanged and whose output exists is skipped; an interrupted stage resumes from its own
+work file; a stage whose settings changed is run again on an emptied output, and so is everything after it.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import time
 from pathlib import Path
 
+from ..stages import Stage, run_stages, settings_key
 from . import CurateError
 from .rowfiles import write_rows
 
@@ -161,10 +159,6 @@ def _check_types(cfg: dict, path) -> None:
             _check_group(src["builtin"] or {}, SETTING_TYPES["builtin"], f"source {i}: builtin.", path)
 
 
-def _hash(obj) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
 def _sources(cfg: dict, out: Path):
     from .collect import Source
     from .pool import builtin_pool
@@ -176,7 +170,16 @@ def _sources(cfg: dict, out: Path):
         if "builtin" in s:
             opts = s["builtin"] or {}
             path = out / f"00-{s['name']}.jsonl"
-            write_rows(path, builtin_pool(n=int(opts.get("n", 600)), seed=int(opts.get("seed", 0))))
+            bad = set(opts) - {"n", "seed", "generators", "difficulties"}
+            if bad:
+                raise CurateError(f"source {s['name']}: unknown builtin option(s) {', '.join(sorted(bad))}; "
+                                  "known: n, seed, generators, difficulties")
+            try:
+                rows = builtin_pool(n=int(opts.get("n", 600)), seed=int(opts.get("seed", 0)),
+                                    generators=opts.get("generators"), difficulties=opts.get("difficulties"))
+            except ValueError as e:
+                raise CurateError(f"source {s['name']}: {e}") from None
+            write_rows(path, rows)
             srcs.append(Source(s["name"], str(path)))
         else:
             if "spec" not in s:
@@ -201,8 +204,6 @@ def run(config: str | Path | dict, progress: bool = False, log=print) -> dict:
     cfg = load_config(config) if not isinstance(config, dict) else config
     out = Path(cfg["out"])
     out.mkdir(parents=True, exist_ok=True)
-    state_path = out / "stages.json"
-    state = json.loads(state_path.read_text()) if state_path.exists() else {}
     files = {"collect": out / "01-pool.jsonl", "decontaminate": out / "02-clean.jsonl",
              "traces": out / "03-traced.jsonl", "featurize": out / "04-features.jsonl", "select": out / "s1k.parquet"}
     dec, tr, fe, se = (cfg.get(k) or {} for k in ("decontaminate", "traces", "featurize", "select"))
@@ -220,21 +221,14 @@ def run(config: str | Path | dict, progress: bool = False, log=print) -> dict:
                                             progress=progress)),
         ("select", se, lambda: _select_all(files["featurize"], out, se, select)),
     ]
-    changed = False
-    for name, settings, fn in plan:
-        key = _hash(settings)
-        done = state.get(name)
-        if not changed and done and done.get("settings") == key and Path(done["out"]).exists():
-            log(f"s1 curate: {name}: done already ({done['seconds']:.1f}s), skipped")
-            continue
-        changed = True  # everything after a re-run stage runs again
-        log(f"s1 curate: {name} ...")
-        t = time.perf_counter()
-        stats = fn()
-        state[name] = {"settings": key, "out": str(files[name]), "seconds": round(time.perf_counter() - t, 2),
-                       "stats": stats}
-        state_path.write_text(json.dumps(state, indent=2, default=str) + "\n")
-        log(f"s1 curate: {name}: {_brief(name, stats)} ({state[name]['seconds']:.1f}s)")
+    def stage(name, settings, fn):
+        return Stage(name, settings_key(settings), [files[name]], fn, {"out": str(files[name])})
+
+    state = run_stages([stage(*p) for p in plan], out / "stages.json", root=out,
+                       skipped=lambda i, st, rec: log(f"s1 curate: {st.name}: done already ({rec['seconds']:.1f}s), skipped"),
+                       starting=lambda i, st, resumed: log(f"s1 curate: {st.name} ...{' (resuming)' if resumed else ''}"),
+                       finished=lambda i, st, rec: log(f"s1 curate: {st.name}: {_brief(st.name, rec['stats'])} "
+                                                       f"({rec['seconds']:.1f}s)"))["stages"]
 
     from .rowfiles import iter_rows
 

@@ -1,17 +1,9 @@
-"""`s1 demo`: run a recipe (a YAML list of public `s1 ...` commands) stage by stage, then write a report folder.
+"""The demo's report folder: summary.md (findings in sentences computed from the runs, tables), plots, stage times.
 
-    from s1.demo import run_recipe; run_recipe("recipes/demo.yaml", "demo-run")      # what `make demo` does
+    from s1.demo.summary import write_report; write_report(recipe, record)   # what `s1 demo` does last
 
-A recipe has `vars` (referenced as ${name}; ${out} is the run folder), optional `tiny` overrides (the
-CI-sized run), `files` (written into the run folder first, e.g. the curate config), `stages` (a name, the
-command, the folder it writes and an estimated duration) and `report` (which folders hold the curation,
-the trained models and the evaluations, for the summary). Each stage runs as a subprocess of the same
-Python (`s1 ...` -> `python -m s1 ...`): exactly the command a user would type, in a fresh process (the
-trainer's and the engine's memory and threads are gone when the stage ends), and a stage that crashes
-cannot take the runner with it. `DIR/demo.json` records every stage's command, status and time: a stage
-that finished with the same command is skipped; an interrupted one is run again and resumes by itself
-(every `s1` stage does); a stage whose command changed, or that follows a stage that ran again, starts
-over on an emptied output folder.
+It reads only what the stages left on disk: the curate run's stages.json and report, each model's
+s1_train.json (loss curve), each eval run's summary.json and records (paired bootstrap for the ablation).
 """
 
 from __future__ import annotations
@@ -19,234 +11,16 @@ from __future__ import annotations
 import json
 import os
 import re
-import shlex
 import shutil
-import string
-import subprocess
-import sys
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from .files import write_text_atomic
-
-RECORD = "demo.json"
-
-
-class DemoError(Exception):
-    """A problem the user can fix: a missing or malformed recipe, an unknown variable."""
+from ..files import write_text_atomic
+from .recipe import Recipe
 
 
-@dataclass
-class Stage:
-    name: str
-    command: str  # expanded: what runs (and what the record compares)
-    outputs: list[str] = field(default_factory=list)
-    estimate: float = 60.0  # seconds on 2 CPU cores (the runner's ETA)
-    about: str = ""
-
-
-@dataclass
-class Recipe:
-    path: Path
-    out: Path
-    vars: dict[str, str]
-    files: dict[str, str]
-    stages: list[Stage]
-    report: dict
-    tiny: bool
-
-
-def _expand(text: str, env: dict[str, str], where: str) -> str:
-    try:
-        return string.Template(str(text)).substitute(env)
-    except KeyError as e:
-        raise DemoError(f"{where}: unknown variable ${{{e.args[0]}}} (known: {', '.join(sorted(env))})") from None
-    except ValueError as e:
-        raise DemoError(f"{where}: {e}") from None
-
-
-def load_recipe(path: str | Path, out: str | Path, tiny: bool = False, overrides: dict[str, str] | None = None) -> Recipe:
-    """Read a recipe and expand its variables: tiny overrides, then --set overrides, then ${out}."""
-    import yaml
-
-    p = Path(path)
-    if not p.is_file():
-        raise DemoError(f"recipe not found: {path}")
-    try:
-        raw = yaml.safe_load(p.read_text()) or {}
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        raise DemoError(f"{path}{f':{mark.line + 1}' if mark else ''}: not valid YAML "
-                        f"({getattr(e, 'problem', e)})") from None
-    if not isinstance(raw, dict):
-        raise DemoError(f"{path}: expected a mapping with vars, stages and report")
-    unknown = set(raw) - {"vars", "tiny", "files", "stages", "report"}
-    if unknown:
-        raise DemoError(f"{path}: unknown key(s) {', '.join(sorted(unknown))}; known: vars, tiny, files, stages, report")
-    if not isinstance(raw.get("stages"), list) or not raw["stages"]:
-        raise DemoError(f"{path}: no stages")
-    env = {k: str(v) for k, v in (raw.get("vars") or {}).items()}
-    if tiny:
-        if not raw.get("tiny"):
-            raise DemoError(f"{path}: the recipe has no tiny settings")
-        env.update({k: str(v) for k, v in raw["tiny"].items()})
-    for k, v in (overrides or {}).items():
-        if k not in env:
-            raise DemoError(f"--set {k}: the recipe has no variable {k!r} (it has: {', '.join(sorted(env))})")
-        env[k] = v
-    env["out"] = str(out)
-    env = {k: _expand(v, env, f"variable {k}") for k, v in env.items()}  # vars may use ${out}
-    files = {name: _expand(text, env, f"file {name}") for name, text in (raw.get("files") or {}).items()}
-    stages, seen = [], set()
-    for i, s in enumerate(raw["stages"]):
-        if not isinstance(s, dict) or not s.get("name") or not s.get("run"):
-            raise DemoError(f"{path}: stage {i + 1} needs a name and a run command")
-        if s["name"] in seen:
-            raise DemoError(f"{path}: two stages are named {s['name']!r}")
-        seen.add(s["name"])
-        outs = s.get("out") or []
-        outs = [outs] if isinstance(outs, str) else list(outs)
-        where = f"stage {s['name']}"
-        stages.append(Stage(s["name"], " ".join(_expand(s["run"], env, where).split()),
-                            [_expand(o, env, where) for o in outs], float(s.get("estimate", 60)),
-                            " ".join(str(s.get("about", "")).split())))
-    report = _expand_tree(raw.get("report") or {}, env)
-    return Recipe(p, Path(out), env, files, stages, report, tiny)
-
-
-def _expand_tree(obj, env):
-    if isinstance(obj, dict):
-        return {k: _expand_tree(v, env) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_expand_tree(v, env) for v in obj]
-    return _expand(obj, env, "report") if isinstance(obj, str) else obj
-
-
-def argv(command: str) -> list[str]:
-    """A recipe command as argv: a leading `s1` runs this Python's package (`python -m s1`)."""
-    args = shlex.split(command)
-    if args and args[0] == "s1":
-        return [sys.executable, "-m", "s1", *args[1:]]
-    return args
-
-
-def _fmt(seconds: float) -> str:
+def fmt_seconds(seconds: float) -> str:
     seconds = int(round(seconds))
     return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
-
-
-def _inside(path: str, root: Path) -> bool:
-    try:
-        return Path(path).resolve().is_relative_to(root.resolve()) and Path(path).resolve() != root.resolve()
-    except OSError:
-        return False
-
-
-def _subprocess(command: str, logfile) -> int:
-    # stdout (tables, JSON stats) to the stage's log; stderr (progress bars with ETA, errors) to the user
-    return subprocess.call(argv(command), stdout=logfile, stderr=None, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-
-
-def run_recipe(recipe: Recipe, log=print, dry_run: bool = False, execute=_subprocess) -> dict:
-    """Run every stage (skipping finished ones), then write DIR/report/. Returns the record.
-    `execute(command, logfile) -> exit code` runs one stage (default: a subprocess)."""
-    out = recipe.out
-    if dry_run:
-        for s in recipe.stages:
-            log(f"# {s.name}: {s.about}" if s.about else f"# {s.name}")
-            log(s.command)
-        return {}
-    if out.exists() and not out.is_dir():
-        raise DemoError(f"{out} exists and is not a folder")
-    out.mkdir(parents=True, exist_ok=True)
-    rec_path = out / RECORD
-    record = json.loads(rec_path.read_text()) if rec_path.exists() else {}
-    if record.get("tiny", recipe.tiny) != recipe.tiny:
-        raise DemoError(f"{out} holds a {'tiny' if record['tiny'] else 'full'} run; use another --out")
-    record.update(recipe=str(recipe.path), tiny=recipe.tiny, vars=recipe.vars)
-    stages = record.setdefault("stages", {})
-
-    def save():
-        write_text_atomic(rec_path, json.dumps(record, indent=2) + "\n")
-
-    for name, text in recipe.files.items():
-        target = out / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if not target.exists() or target.read_text() != text:
-            write_text_atomic(target, text)
-    (out / "logs").mkdir(exist_ok=True)
-
-    total = len(recipe.stages)
-    t_run = time.perf_counter()
-    spent = estimated = 0.0  # this invocation: actual vs estimated seconds of the stages run so far
-    changed = False
-    for i, st in enumerate(recipe.stages, 1):
-        prev = stages.get(st.name)
-        same = prev is not None and prev.get("command") == st.command
-        if not changed and same and prev.get("status") == "done" and all(Path(o).exists() for o in st.outputs):
-            log(f"[{i}/{total}] {st.name}: done already ({_fmt(prev['seconds'])}), skipped")
-            continue
-        fresh = changed or (prev is not None and not same) or (prev is not None and prev.get("status") == "done")
-        if fresh:  # its inputs or its command changed: old outputs would be mixed with new ones
-            for o in st.outputs:
-                if Path(o).exists() and _inside(o, out):
-                    shutil.rmtree(o) if Path(o).is_dir() else Path(o).unlink()
-        changed = changed or fresh or prev is None
-        left = sum(s.estimate for s in recipe.stages[i - 1:]) * (spent / estimated if estimated else 1.0)
-        log(f"[{i}/{total}] {st.name}: {st.about}" if st.about else f"[{i}/{total}] {st.name}")
-        log(f"    $ {st.command}")
-        resumed = prev is not None and same and prev.get("status") != "done"
-        log(f"    {'resuming; ' if resumed else ''}estimated {_fmt(st.estimate)} on 2 CPU cores; "
-            f"about {_fmt(left)} left for the whole run")
-        before = float(prev.get("seconds", 0.0)) if resumed else 0.0
-        stages[st.name] = {"command": st.command, "status": "running", "seconds": before,
-                           "estimate": st.estimate, "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
-        save()
-        t, cpu = time.perf_counter(), _cpu_seconds()
-        logf = out / "logs" / f"{st.name}.log"
-        with open(logf, "a") as f:
-            f.write(f"$ {st.command}\n")
-            f.flush()
-            try:
-                rc = execute(st.command, f)
-            except FileNotFoundError as e:
-                rc = 127
-                log(f"    cannot run {e.filename}")
-            except KeyboardInterrupt:
-                rc = 130
-        took = time.perf_counter() - t
-        cpu_before = float(prev.get("cpu_seconds", 0.0)) if resumed else 0.0
-        stages[st.name].update(seconds=round(before + took, 1), cpu_seconds=round(cpu_before + _cpu_seconds() - cpu, 1),
-                               status="done" if rc == 0 else "failed", exit=rc)
-        save()
-        if rc != 0:
-            if rc == 130:
-                raise KeyboardInterrupt
-            raise DemoError(f"stage {st.name} failed (exit {rc}); its output is in {logf}; "
-                            "run the same command again to resume")
-        spent += took
-        estimated += st.estimate
-        log(f"    done in {_fmt(took)}")
-    record["wall_seconds_last_run"] = round(time.perf_counter() - t_run, 1)
-    mine = [s for n, s in stages.items() if n in {x.name for x in recipe.stages}]
-    record["seconds"] = round(sum(s["seconds"] for s in mine), 1)
-    record["cpu_seconds"] = round(sum(s.get("cpu_seconds", 0.0) for s in mine), 1)
-    save()
-    files = write_report(recipe, record)
-    log("")
-    log(stage_table(recipe, record))
-    log(f"report: {files[0]}")
-    return record
-
-
-def _cpu_seconds() -> float:
-    """CPU time (user + system) of this process and its finished children: what a stage cost whatever
-    else the machine was doing (wall time on a shared machine says more about the neighbours)."""
-    import resource
-
-    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def stage_table(recipe: Recipe, record: dict) -> str:
@@ -254,7 +28,7 @@ def stage_table(recipe: Recipe, record: dict) -> str:
     for st in recipe.stages:
         s = record["stages"].get(st.name, {})
         lines.append(f"| {st.name} | {s.get('seconds', 0):.0f} | {s.get('cpu_seconds', 0):.0f} | {st.estimate:.0f} |")
-    lines.append(f"| **total** | **{record.get('seconds', 0):.0f}** ({_fmt(record.get('seconds', 0))}) | "
+    lines.append(f"| **total** | **{record.get('seconds', 0):.0f}** ({fmt_seconds(record.get('seconds', 0))}) | "
                  f"{record.get('cpu_seconds', 0):.0f} | {sum(s.estimate for s in recipe.stages):.0f} |")
     return "\n".join(lines)
 
@@ -323,8 +97,8 @@ def _per_question(records: list[dict], method: str, point: str) -> dict[str, flo
 
 def ablation(a_dir: Path, b_dir: Path, seed: int = 0) -> list[dict]:
     """Paired bootstrap (b - a) at every budget-forcing point both runs share."""
-    from .evaluate import load_run
-    from .metrics import paired_bootstrap
+    from ..evaluate import load_run
+    from ..metrics import paired_bootstrap
 
     _, sa, ra = load_run(a_dir)
     _, sb, rb = load_run(b_dir)
@@ -335,6 +109,24 @@ def ablation(a_dir: Path, b_dir: Path, seed: int = 0) -> list[dict]:
         if len(qs) >= 2:
             rows.append({"point": p["point"], **paired_bootstrap([qa[q] for q in qs], [qb[q] for q in qs], seed=seed)})
     return rows
+
+
+def budget_gain(run_dir: Path, seed: int = 0) -> dict | None:
+    """Paired bootstrap of budget forcing at the largest maximum against the smallest (no extension), over
+    questions: whether accuracy rises with the budget by more than chance (the demo's main claim)."""
+    from ..evaluate import load_run
+    from ..metrics import paired_bootstrap
+
+    _, s, records = load_run(run_dir)
+    ser = _series(_bf_points(s))
+    if len(ser) < 2:
+        return None
+    lo, hi = ser[0][1]["point"], ser[-1][1]["point"]
+    qa, qb = _per_question(records, "budget-forcing", lo), _per_question(records, "budget-forcing", hi)
+    qs = sorted(set(qa) & set(qb))
+    if len(qs) < 2:
+        return None
+    return {"low_point": lo, "high_point": hi, **paired_bootstrap([qa[q] for q in qs], [qb[q] for q in qs], seed=seed)}
 
 
 def write_report(recipe: Recipe, record: dict) -> list[Path]:
@@ -350,7 +142,7 @@ def write_report(recipe: Recipe, record: dict) -> list[Path]:
 
     # curation
     cur = Path(rep["curate"]) if rep.get("curate") else None
-    cstate = _read_json(cur / "stages.json") if cur else None
+    cstate = ((_read_json(cur / "stages.json") or {}).get("stages") if cur else None)
     if cstate and "select" in cstate:
         for name in ("funnel", "domains", "lengths"):
             _copy(cur / "report" / f"{name}.png", folder / f"curate-{name}.png", files)
@@ -412,7 +204,16 @@ def write_report(recipe: Recipe, record: dict) -> list[Path]:
                              f"{_pct(p.get('extracted'))})")
             md.append(f"| {pid} | " + " | ".join(cells) + " |")
         md += ["", "![scaling](scaling.png)", ""]
-        findings += _eval_findings(sums)
+        gains = {label: budget_gain(evals[label]) for label in sums}
+        gains = {k: v for k, v in gains.items() if v}
+        if gains:
+            md += ["Largest against smallest maximum (budget forcing, no extension): paired bootstrap over "
+                   "questions, 95%.", "", "| model | points | gain (pts) | 95% interval | p |",
+                   "| --- | --- | ---: | --- | ---: |"]
+            md += [f"| {k} | {g['low_point'].split(',')[0]} -> {g['high_point'].split(',')[0]} | {g['diff']:+.1f} | "
+                   f"({g['low']:+.1f}, {g['high']:+.1f}) | {g['p_value']:.3f} |" for k, g in gains.items()]
+            md.append("")
+        findings += _eval_findings(sums, gains)
 
     # ablation
     ab = rep.get("ablation")
@@ -445,7 +246,7 @@ def _num(x, digits: int = 3) -> str:
 
 
 def _curation_text(cur: Path, cstate: dict) -> str:
-    from .data.rowfiles import iter_rows
+    from ..data.rowfiles import iter_rows
 
     sel = cstate["select"]["stats"]
     fe = cstate.get("featurize", {}).get("stats", {})
@@ -476,7 +277,7 @@ def _series(points: list[dict], ignore: int = 0) -> list[tuple[float, dict]]:
     return sorted((_parse_point(p["point"])[0], p) for p in points if _parse_point(p["point"])[1] == ignore)
 
 
-def _eval_findings(sums: dict) -> list[str]:
+def _eval_findings(sums: dict, gains: dict) -> list[str]:
     out = []
     for label, s in sums.items():
         bf = s["methods"].get("budget-forcing")
@@ -491,18 +292,23 @@ def _eval_findings(sums: dict) -> list[str]:
         natural = sum(v for k, v in ends.items() if k in ("stop", "eos"))
         share = 100 * natural / max(sum(ends.values()), 1)
         sc = bf.get("scaling")
+        g = gains.get(label)
         if sc is None:
             verdict = "has no Scaling value"
-        elif sc > 0.5 and hi["accuracy"] > lo["accuracy"]:
+        elif sc > 0 and g and g["low"] > 0:  # the slope is positive and the gain is more than chance
             verdict = "scales"
-        elif sc > 0.5:  # a positive average slope, but the largest budget is no better than the smallest
+        elif sc > 0 and hi["accuracy"] > lo["accuracy"]:
+            verdict = "rises, but within chance"
+        elif sc > 0:  # a positive average slope, but the largest budget is no better than the smallest
             verdict = "does not scale reliably"
         else:
             verdict = "does not scale"
         text = (f"**{label}**: budget forcing {verdict} (Scaling {_pct(sc)} pts per doubling, Control "
                 f"{_pct(bf.get('control'))}%): {lo['accuracy']:.1f}% at {lo['point'].split(',')[0]} "
                 f"({lo['thinking_tokens']:.0f} thinking tokens), {hi['accuracy']:.1f}% at {hi['point'].split(',')[0]} "
-                f"({hi['thinking_tokens']:.0f} tokens), best {best['accuracy']:.1f}% at {best['point']}. "
+                f"({hi['thinking_tokens']:.0f} tokens)"
+                + (f", a gain of {g['diff']:+.1f} pts (95% interval {g['low']:+.1f} to {g['high']:+.1f})" if g else "")
+                + f"; best {best['accuracy']:.1f}% at {best['point']}. "
                 f"At the largest budget {share:.0f}% of its thinking ended by itself")
         eos = ends.get("eos", 0)
         if eos:
@@ -551,4 +357,4 @@ def _ablation_text(a: str, b: str, rows: list[dict]) -> str:
     return text + "."
 
 
-__all__ = ["DemoError", "Recipe", "Stage", "load_recipe", "run_recipe", "write_report"]
+__all__ = ["ablation", "fmt_seconds", "plot_losses", "stage_table", "write_report"]
