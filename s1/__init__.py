@@ -65,14 +65,14 @@ def generate(
     """Budget-forced generation. Returns one GenerationResult per prompt (a list even for one)."""
     from .generation import Backend, SamplingConfig
 
-    engine = model if isinstance(model, Backend) else load(model, template, dtype)
+    backend = model if isinstance(model, Backend) else load(model, template, dtype)
     budget = BudgetConfig(max_thinking_tokens, min_thinking_tokens, num_ignore,
                           (extend,) if isinstance(extend, str) else tuple(extend), answer_prefix,
                           max_answer_tokens, on_turn_end=on_turn_end)
     think = SamplingConfig(temperature, top_p, 0, seed)
     ans = think.for_answer(answer_temperature, answer_top_p, answer_seed)
     items = [prompts] if isinstance(prompts, str) else list(prompts)
-    return engine.generate(items, budget, think, ans, batch_size=batch_size, system=system, progress=progress)
+    return backend.generate(items, budget, think, ans, batch_size=batch_size, system=system, progress=progress)
 
 
 __all__ = ["Backend", "BudgetConfig", "BudgetError", "Engine", "GenerationError", "GenerationResult", "RowBudget",

@@ -76,7 +76,7 @@ def grade_answer(answer_text: str, solution: str | None, judge=None, timeout: fl
 @dataclass
 class _Solver:
     spec: str
-    engine: object
+    backend: object  # a Backend (load_spec)
 
 
 def _load_solvers(specs: Sequence[str]) -> list[_Solver]:
@@ -114,7 +114,7 @@ def _solve(solver: _Solver, rows: list[dict], idx: list[int], budget: int, answe
         return f"solver {solver.spec}: {' '.join(str(e).split())[:200] or type(e).__name__}"
 
     try:
-        results = solver.engine.generate([prompt(i) for i in idx], cfg, greedy, batch_size=batch_size)
+        results = solver.backend.generate([prompt(i) for i in idx], cfg, greedy, batch_size=batch_size)
         return {i: (text(r), None) for i, r in zip(idx, results)}
     except Exception as e:  # noqa: BLE001 - recorded in feature_error, or retried row by row to find the culprit
         if len(idx) == 1:
@@ -123,7 +123,7 @@ def _solve(solver: _Solver, rows: list[dict], idx: list[int], budget: int, answe
     out: dict[int, tuple[str | None, str | None]] = {}
     for i in idx:
         try:
-            [r] = solver.engine.generate([prompt(i)], cfg, greedy, batch_size=1)
+            [r] = solver.backend.generate([prompt(i)], cfg, greedy, batch_size=1)
             out[i] = (text(r), None)
         except Exception as e:  # noqa: BLE001 - recorded in feature_error
             out[i] = (None, one_line(e))
