@@ -105,12 +105,26 @@ def _argmax(cfgs: list[SamplingConfig | None], logits: torch.Tensor, rows: list[
     return dict(zip(greedy, logits[greedy].argmax(-1).tolist())) if greedy else {}
 
 
-def _draw(seq: Seq, cfg: SamplingConfig | None, logits: torch.Tensor, r: int, best: dict[int, int]) -> int | None:
+def _draw(seq: Seq, cfg: SamplingConfig | None, logits: torch.Tensor, r: int, best: dict[int, int],
+          memo: dict | None = None) -> int | None:
+    """One row's draw. `memo` (per slot) lets rows on one slot whose generators are in the same state
+    draw once: the same logits, settings and state give the same token and the same state after, so
+    the copy is exact; it saves a top-p sort of the vocabulary per row that rides along."""
     if cfg is None:
         return None
     if cfg.temperature == 0:
         return best[r]
-    return sample_token(logits[r], cfg, seq.generator(logits.device))
+    gen = seq.generator(logits.device)
+    if memo is None or gen is None:
+        return sample_token(logits[r], cfg, gen)
+    key = (cfg, bytes(gen.get_state().numpy()))
+    if key in memo:
+        tok, state = memo[key]
+        gen.set_state(state)
+        return tok
+    tok = sample_token(logits[r], cfg, gen)
+    memo[key] = (tok, gen.get_state())
+    return tok
 
 
 def feed(seq: Seq, draw: int | None) -> tuple[int, str]:
@@ -202,9 +216,10 @@ class Batch:
         it = iter(cfgs)
         for slot, group in list(self.slots.items()):
             by_token: dict[int, list[Seq]] = {}
+            memo = {} if len(group) > 1 else None
             for seq in list(group):
                 try:
-                    tok, part = feed(seq, _draw(seq, next(it), self.logits, self.at[slot], best))
+                    tok, part = feed(seq, _draw(seq, next(it), self.logits, self.at[slot], best, memo))
                 except Exception as e:
                     if on_error is None:
                         raise

@@ -172,3 +172,29 @@ def test_a_row_whose_draw_fails_ends_alone(tok):
     batch.add([bad], [seq(tok, budget, hot)])
     with pytest.raises(RuntimeError):
         batch.step()
+
+
+def test_sampled_rows_sharing_a_slot_draw_once_and_still_equal_separate_runs(tok, monkeypatch):
+    import s1.step as step
+
+    weights = {A: 0.0, B: 0.3, C: 0.1, D: -0.2, E: 0.25}
+    model = ScriptedModel(lambda s: weights, len(tok))
+    s = {"think": SamplingConfig(temperature=1.0, top_p=0.9, seed=4), "answer": SamplingConfig(temperature=1.0, seed=4)}
+    budgets = [BudgetConfig(max_thinking_tokens=m, max_answer_tokens=8) for m in (14, 9, 5, 9)]
+    calls = []
+    real = step.sample_token
+    monkeypatch.setattr(step, "sample_token", lambda *a: calls.append(1) or real(*a))
+    batch = Batch(HFRunner(model))
+    lead = seq(tok, budgets[0], s, seed=4)
+    batch.add([prompt(tok)], [lead])
+    rows = [lead] + [batch.fork(lead, RowBudget(TPL.plan(tok, b))) for b in budgets[1:]]
+    batch.run()
+    shared, separate = len(calls), 0
+    for b, r in zip(budgets, rows):
+        calls.clear()
+        alone = seq(tok, b, s, seed=4)
+        run(model, [prompt(tok)], [alone])
+        separate += len(calls)
+        assert r.out == alone.out
+    assert rows[1].out == rows[3].out  # same budget, same seed: they never split
+    assert shared < separate - 2 * 9  # the riders' shared thinking steps were drawn once
