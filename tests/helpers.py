@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import random
 import time
 from functools import lru_cache
 from pathlib import Path
@@ -262,3 +263,25 @@ class ScriptedModel(torch.nn.Module):
                 logits[r, 0, t] = v
         self.calls += 1
         return SimpleNamespace(logits=logits)
+
+
+# -- curate rows ------------------------------------------------------------------------------
+
+LOREM = ("alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho sigma tau "
+         "upsilon phi chi psi omega").split()
+
+
+def sentence(seed: int, n: int = 30) -> str:
+    """A seeded nonsense sentence of n words (questions that share no n-gram by accident)."""
+    rng = random.Random(seed)
+    return " ".join(rng.choice(LOREM) + str(rng.randrange(100)) for _ in range(n))
+
+
+def good_row(i: int, **kw) -> dict:
+    """A curate row that passes every quality filter (kw: the columns to change)."""
+    row = {"question": f"Question {i}: {sentence(i)}?", "solution": f"\\boxed{{{i}}}", "cot_type": "math",
+           "source_type": "synthetic", "metadata": {"i": i}, "thinking": "step " * (10 + i), "attempt": f"{i}",
+           "trace_error": None, "feature_error": None, "trace_tokens": 10 + i, "domain": "05",
+           "solver_correct": {"small": False}}
+    row.update(kw)
+    return row
