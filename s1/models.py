@@ -6,7 +6,9 @@ through transformers' GGUF support once and cached as safetensors under the user
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import io
 import os
 import shutil
 import sys
@@ -137,14 +139,22 @@ def _convert_gguf(src: Path, gguf: str, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
-        tok = AutoTokenizer.from_pretrained(src, gguf_file=gguf)
-        model = AutoModelForCausalLM.from_pretrained(src, gguf_file=gguf, dtype=torch.float32)
-        # save_pretrained refuses a GGUF-loaded model while it still carries its quantizer
-        model.hf_quantizer = None
-        if hasattr(model.config, "quantization_config"):
-            del model.config.quantization_config
-        model.save_pretrained(tmp)
-        tok.save_pretrained(tmp)
+        # the line printed by embedded_path is all the user sees: transformers' bars (the per-tensor one
+        # ignores its own progress-bar switch) are held back, and shown only if the conversion fails
+        held = io.StringIO()
+        try:
+            with contextlib.redirect_stderr(held):
+                tok = AutoTokenizer.from_pretrained(src, gguf_file=gguf)
+                model = AutoModelForCausalLM.from_pretrained(src, gguf_file=gguf, dtype=torch.float32)
+                # save_pretrained refuses a GGUF-loaded model while it still carries its quantizer
+                model.hf_quantizer = None
+                if hasattr(model.config, "quantization_config"):
+                    del model.config.quantization_config
+                model.save_pretrained(tmp)
+                tok.save_pretrained(tmp)
+        except Exception:
+            sys.stderr.write(held.getvalue())
+            raise
         try:
             os.rename(tmp, target)
         except OSError:  # another process finished first: keep theirs
