@@ -47,9 +47,22 @@ def cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
+class StageError(Exception):
+    """A run's state file cannot be read (torn by an older version that wrote it in place); one line."""
+
+
 def read_state(path: str | Path) -> dict:
     path = Path(path)
-    return json.loads(path.read_text()) if path.exists() else {}
+    if not path.exists():
+        return {}
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, OSError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise StageError(f"{path}: unreadable ({' '.join(str(e).split())[:120]}); "
+                         "delete it to run every stage again") from None
+    if not isinstance(state, dict):
+        raise StageError(f"{path}: not a record of stages; delete it to run every stage again")
+    return state
 
 
 def _remove(path: Path, root: Path | None) -> None:

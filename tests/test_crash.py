@@ -227,3 +227,31 @@ def test_demo_killed_between_and_inside_stages_resumes_to_the_same_results(tiny_
     for e in ("base", "s1", "random"):
         assert (out / "eval" / e / "samples.jsonl").read_text() == \
             (tmp_path / "full" / "eval" / e / "samples.jsonl").read_text(), e
+
+
+# ----------------------------------------------------------------------------------------------
+# State files torn by an older version (which wrote them in place): one line, exit 2
+
+
+@pytest.mark.parametrize("stage", ["curate", "demo", "eval", "train"])
+def test_a_torn_state_file_is_one_line(tmp_path, capsys, stage):
+    from s1.cli import main
+
+    out = tmp_path / "run"
+    out.mkdir()
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"out: {out}\nsources: [{{name: b, builtin: {{n: 5}}}}]\n")
+    data = tmp_path / "d.jsonl"
+    data.write_text(json.dumps({"question": "q", "thinking": "t", "answer": "a"}) + "\n")
+    name, argv = {
+        "curate": ("stages.json", ["curate", "run", cfg]),
+        "demo": ("demo.json", ["demo", "--tiny", "--out", out]),
+        "eval": ("config.json", ["eval", "--task", "arith:n=2", "--out", out]),
+        "train": ("run_config.json", ["train", "--data", data, "--out", out, "--resume"]),
+    }[stage]
+    (out / name).write_bytes(b'{"stages": {"collect": {"key": "ab')  # cut mid-write
+    rc = main([str(a) for a in argv])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith("s1: error: ") and err.count("\n") == 1, err
+    assert f"{name}: unreadable" in err, err
+    assert sorted(p.name for p in out.iterdir()) == [name]  # nothing else written

@@ -36,12 +36,13 @@ def _user_errors() -> tuple[type[Exception], ...]:
     from ..grading import GradingError
     from ..jsonl import JSONLError
     from ..models import ModelError
+    from ..stages import StageError
     from ..tasks import TaskError
     from ..templates import TemplateError
     from ..train import TrainError
 
     return (InputError, BudgetError, TemplateError, ModelError, EvalError, TaskError, GradingError, TrainError,
-            CurateError, BackendError, JSONLError, GenerationError)
+            CurateError, BackendError, JSONLError, GenerationError, StageError)
 
 
 def main(argv: list[str] | None = None) -> int:
