@@ -20,16 +20,19 @@ class Engine(Backend):
 
     name = "transformers"
 
-    def __init__(self, model, tokenizer, template: ThinkingTemplate, context_length: int | None = None):
+    def __init__(self, model, tokenizer, template: ThinkingTemplate, context_length: int | None = None,
+                 runner=None):
         self.model = model
         self.tokenizer = tokenizer
         self.template = template
         self.context_length = context_length or getattr(model.config, "max_position_embeddings", None)
+        self._runner = runner
 
     @property
     def runner(self):
-        """The model runner (made at first use; its slots are all free between calls)."""
-        if getattr(self, "_runner", None) is None:
+        """The model runner (default: `make_runner`'s choice, made at first use); its slots are all
+        free between calls."""
+        if self._runner is None:
             self._runner = make_runner(self.model, max_len_hint=self.context_length)
         return self._runner
 

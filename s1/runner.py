@@ -33,7 +33,8 @@ class Runner(Protocol):
     def length(self, slot: int) -> int: ...
 
 
-def make_runner(model, max_rows_hint: int = 16, max_len_hint: int | None = None, compile: bool = False) -> Runner:
+def make_runner(model, max_rows_hint: int = 16, max_len_hint: int | None = None,
+                compile: bool = False) -> Runner:
     """The runner for `model`: StaticRunner for Llama / Qwen2 / Mistral decoders, else the portable HFRunner."""
     from .static_runner import StaticRunner, unsupported_reason  # noqa: PLC0415 (s1.static_runner imports this module's peers only)
 

@@ -74,6 +74,20 @@ def test_greedy_equals_resubmission_oracle(name, which, smol_engine, qwen_engine
         assert events["extend"] > 0
 
 
+@pytest.mark.parametrize("name", ["max", "min-max", "ignore-max", "zero"])
+def test_portable_runner_equals_resubmission_oracle(name, smol_engine):
+    """The HFRunner fallback (any transformers causal LM) gives the oracle's tokens as well."""
+    from s1.runner import HFRunner
+
+    engine = Engine(smol_engine.model, smol_engine.tokenizer, smol_engine.template, CONTEXT,
+                    runner=HFRunner(smol_engine.model))
+    plan = engine.template.plan(engine.tokenizer, SETTINGS[name])
+    for prompt, r in zip(PROMPTS, engine.generate(PROMPTS, SETTINGS[name], batch_size=3)):
+        ids = engine.tokenizer.encode(engine.render(prompt), add_special_tokens=False)
+        assert r.completion_ids == resubmit_reference(engine.model, ids, plan, CONTEXT)[0], prompt
+    assert isinstance(engine.runner, HFRunner)
+
+
 def test_qwen_s1_delimiters_are_exact(qwen_engine):
     [r] = qwen_engine.generate(["What is 2+2?"], SETTINGS["max"])
     tail = r.completion_ids[r.thinking_tokens:]
