@@ -79,14 +79,15 @@ class _Solver:
     backend: object  # a Backend (load_spec)
 
 
-def _load_solvers(specs: Sequence[str]) -> list[_Solver]:
+def _load_solvers(specs: Sequence[str], dtype: str | None = None) -> list[_Solver]:
     """Solvers: 'MODEL' (in-process), 'vllm:MODEL' or 'openai:BASE_URL:MODEL' (see s1.backends.load_spec)."""
     from ..backends import load_spec
 
     out = []
     for spec in specs:
         try:
-            out.append(_Solver(spec, load_spec(spec)))
+            # a fixed precision (float32) makes the difficulty filter the same on CPUs with and without bf16
+            out.append(_Solver(spec, load_spec(spec, **({"dtype": dtype} if dtype else {}))))
         except Exception as e:  # noqa: BLE001 - ModelError, OSError, ValueError...: one line for the user
             first = (str(e).strip().splitlines() or [type(e).__name__])[0]
             raise CurateError(f"cannot load solver {spec!r}: {first}") from None
@@ -192,7 +193,8 @@ def _progress(enabled: bool, inp: Path, done: int) -> Callable[[int | None], Non
 
 def featurize(inp: str | Path, out: str | Path, tokenizer: str | None = None, solvers: Sequence[str] = (),
               classifier: str = "offline", solver_budget: int = 256, batch_size: int = 16, judge=None,
-              progress: bool = False, *, answer_tokens: int = 256, concurrency: int = 8) -> dict:
+              progress: bool = False, *, answer_tokens: int = 256, concurrency: int = 8,
+              dtype: str | None = None) -> dict:
     """Add trace_tokens, solver_correct, domain, domain_name, domain_source and feature_error to every row.
 
     tokenizer: a model spec whose tokenizer counts the trace (None: the embedded model's). solvers: model
@@ -223,7 +225,7 @@ def featurize(inp: str | Path, out: str | Path, tokenizer: str | None = None, so
     ck = Checkpoint(out, every=batch_size, meta=meta)
     done = ck.done_ids()  # also refuses a work file written with other settings, before any model loads
     tok = load_tokenizer(tokenizer)
-    loaded = _load_solvers(solvers)
+    loaded = _load_solvers(solvers, dtype)
     step = _progress(progress, inp, len(done))
     new = resumed = skipped = 0
     try:

@@ -52,7 +52,7 @@ STAGE_KEYS = {
     "sources": None,
     "decontaminate": {"against", "ngram"},
     "traces": {"teacher", "concurrency", "retries", "timeout", "max_tokens"},
-    "featurize": {"tokenizer", "solvers", "solver_budget", "answer_tokens", "classifier", "batch_size"},
+    "featurize": {"tokenizer", "solvers", "solver_budget", "answer_tokens", "classifier", "batch_size", "dtype"},
     "select": {"n", "seed", "method", "ablations", "solvers_must_fail", "seed_ids"},
 }
 
@@ -218,6 +218,7 @@ def run(config: str | Path | dict, progress: bool = False, log=print) -> dict:
                                             solvers=list(fe.get("solvers", [])), classifier=fe.get("classifier", "offline"),
                                             solver_budget=int(fe.get("solver_budget", 256)),
                                             **{k: int(fe[k]) for k in ("batch_size", "answer_tokens") if k in fe},
+                                            dtype=fe.get("dtype"),
                                             progress=progress)),
         ("select", se, lambda: _select_all(files["featurize"], out, se, select)),
     ]
