@@ -5,8 +5,9 @@ N chat requests (built-in arith questions, greedy, thinking forced to exactly --
 min = max, answers up to 16 tokens) go to (a) `Engine.generate` with batch_size B, and (b) a real
 `s1 serve` on loopback (uvicorn, continuous batching with --max-batch B) as N concurrent HTTP
 clients, non-streaming and streaming (SSE). Reports requests/s and generated tokens/s of each and
-the ratio serve / engine, and checks that both wrote the same thinking. Writes
-benchmarks/results/serve.json.
+the ratio serve / engine, and checks that both wrote the same thinking. fp32 (the engine's dtype in
+bench_engine.py); the three modes are interleaved in a rotating order, best of --repeat each, with
+OpenMP threads that sleep while waiting (see bench_engine.py). Writes benchmarks/results/serve.json.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import platform
 import socket
 import threading
@@ -21,14 +23,6 @@ import time
 from pathlib import Path
 
 import httpx
-import torch
-import uvicorn
-
-import s1
-from s1 import BudgetConfig, SamplingConfig
-from s1.serve import LocalService
-from s1.serve.app import ServeSettings, create_app
-from s1.tasks import get_task
 
 
 def _port() -> int:
@@ -71,7 +65,18 @@ def main() -> None:
     ap.add_argument("--thinking", type=int, default=64)
     ap.add_argument("--repeat", type=int, default=2, help="interleaved repetitions; the best time of each mode counts")
     args = ap.parse_args()
-    engine = s1.load()
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch starts its OpenMP threads
+    import torch
+    import uvicorn
+
+    import s1
+    from s1 import BudgetConfig, SamplingConfig
+    from s1.serve import LocalService
+    from s1.serve.app import ServeSettings, create_app
+    from s1.tasks import get_task
+
+    load_start = os.getloadavg()
+    engine = s1.load(dtype="float32")
     prompts = [q.prompt for q in get_task(f"arith:n={args.requests},steps=3,digits=2,seed=11").load()]
     budget = BudgetConfig(min_thinking_tokens=args.thinking, max_thinking_tokens=args.thinking, max_answer_tokens=16)
     engine.generate(prompts[:2], budget, SamplingConfig(), batch_size=2)  # warm-up
@@ -88,7 +93,7 @@ def main() -> None:
     names = ["in-process Engine.generate", "s1 serve, non-streaming", "s1 serve, streaming (SSE)"]
     best = {n: None for n in names}
     same = {}
-    for _ in range(args.repeat):  # interleaved, best of each: load from other processes hits all modes alike
+    for rep in range(args.repeat):  # interleaved, best of each: load from other processes hits all modes alike
         t = time.perf_counter()
         ref = engine.generate(prompts, budget, SamplingConfig(), batch_size=args.batch)
         dt = time.perf_counter() - t
@@ -96,7 +101,8 @@ def main() -> None:
         tokens = sum(len([x for x in r.completion_ids if x not in eot]) for r in ref)
         if best[names[0]] is None or dt < best[names[0]]["seconds"]:
             best[names[0]] = {"mode": names[0], "seconds": round(dt, 2), "tokens": tokens}
-        for stream, name in ((False, names[1]), (True, names[2])):
+        modes = [(False, names[1]), (True, names[2])]
+        for stream, name in modes[rep % 2:] + modes[: rep % 2]:
             t = time.perf_counter()
             got = asyncio.run(_clients(url, prompts, args.thinking, stream))
             dt = time.perf_counter() - t
@@ -110,6 +116,7 @@ def main() -> None:
         r["tokens_per_s"] = round(r["tokens"] / r["seconds"], 1)
         r["ratio_vs_engine"] = round(r["tokens_per_s"] / rows[0]["tokens_per_s"], 3)
     out = {"machine": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
+           "dtype": "float32", "load_average_start": load_start, "load_average_end": os.getloadavg(),
            "requests": args.requests, "batch": args.batch, "thinking_tokens": args.thinking, "repeat": args.repeat,
            "same_thinking_as_engine": same, "batcher": dict(service.batcher.stats), "rows": rows}
     path = Path(__file__).parent / "results" / "serve.json"
