@@ -178,10 +178,9 @@ def build_examples(rows: list[dict], tokenizer, template, cfg: TrainConfig) -> t
         if not question.strip() or not attempt.strip():
             stats["empty"] += 1
             continue
-        prompt = template.render_prompt(tokenizer, question, cfg.system)
         sep = "" if not thinking or thinking.endswith(template.separator) else template.separator
         completion = f"{thinking}{sep}{template.think_end}{cfg.answer_prefix}{attempt.strip()}{eot}"
-        p_ids = tokenizer.encode(prompt, add_special_tokens=False)
+        p_ids = template.encode_prompt(tokenizer, question, cfg.system)  # the question as text, as at inference
         c_ids = tokenizer.encode(completion, add_special_tokens=False)
         ids, labels = p_ids + c_ids, [-100] * len(p_ids) + c_ids
         if len(ids) > cfg.max_length:
