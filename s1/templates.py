@@ -145,8 +145,11 @@ class ThinkingTemplate:
         )
 
     # -- files ------------------------------------------------------------------------------
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2) + "\n"
+
     def save(self, folder: str | Path) -> None:
-        Path(folder, TEMPLATE_FILE).write_text(json.dumps(asdict(self), indent=2) + "\n")
+        Path(folder, TEMPLATE_FILE).write_text(self.to_json())
 
 
 def _chat(question: str, system: str | None) -> list[dict]:

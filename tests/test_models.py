@@ -1,8 +1,10 @@
-"""The embedded model's first use: converted once from its GGUF, saying so in exactly one line."""
+"""The embedded model's first use: converted once from its GGUF, saying so in exactly one line, and
+carrying its default thinking template."""
 
 import pytest
 
-from s1.models import embedded_path
+from s1.models import EMBEDDED_TEMPLATE, embedded_path
+from s1.templates import TEMPLATE_FILE, TEMPLATES, get_template
 
 
 @pytest.mark.slow
@@ -16,3 +18,9 @@ def test_first_use_converts_once_and_says_so_in_one_line(tmp_path, monkeypatch, 
     assert [p.name for p in path.parent.iterdir()] == ["smollm2-135m"]  # nothing half-written left aside
     assert embedded_path() == path  # the second use finds it and says nothing
     assert capfd.readouterr() == ("", "")
+    # the folder carries the embedded model's default thinking template, which `auto` picks
+    assert EMBEDDED_TEMPLATE["smollm2-135m"] == "r1"
+    assert get_template("auto", model_dir=path) == TEMPLATES["r1"]
+    (path / TEMPLATE_FILE).unlink()  # a folder converted before the default existed gets it on next use
+    embedded_path()
+    assert get_template("auto", model_dir=path) == TEMPLATES["r1"] and capfd.readouterr() == ("", "")

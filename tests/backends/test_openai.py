@@ -243,7 +243,7 @@ def test_on_token_streams_every_token(backend):
 
 def test_load_backend_openai(llama):
     b = load_backend("openai", "smollm2-135m", base_url=llama + "/v1", concurrency=2)
-    assert isinstance(b, OpenAIBackend) and b.concurrency == 2 and b.template.name == "s1"
+    assert isinstance(b, OpenAIBackend) and b.concurrency == 2 and b.template.name == "r1"  # the embedded default
 
 
 def test_close_to_the_in_process_engine(backend):
