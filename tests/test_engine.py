@@ -276,7 +276,7 @@ def test_embedded_model_matches_recorded_outputs():
     import s1
 
     ref = json.loads((Path(__file__).parent / "data" / "engine_reference.json").read_text())
-    engine = s1.load(dtype="float32")
+    engine = s1.load(template="s1", dtype="float32")  # the template "auto" resolved to when recorded
     for name, case in ref["cases"].items():
         prompts = [ref["prompts"][i] for i in case["prompt_indices"]]
         # recorded before BudgetConfig.on_turn_end existed: the behaviour then was "delimiter"
