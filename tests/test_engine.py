@@ -196,7 +196,9 @@ def test_sampled_ignore_matches_resubmission_distribution():
     tok = smol_tokenizer()
     model = tiny_model(tok, (" a", " b", " c"), seed=3, scale=0.3, only_active=True)
     engine = Engine(model, tok, TEMPLATES["s1"], CONTEXT)
-    budget = BudgetConfig(num_ignore=1, max_thinking_tokens=4, answer_prefix=None, max_answer_tokens=2)
+    # the oracle is the s1 reference algorithm: an accepted stop gets the delimiter only
+    budget = BudgetConfig(num_ignore=1, max_thinking_tokens=4, answer_prefix=None, max_answer_tokens=2,
+                          on_turn_end="delimiter")
     plan = engine.template.plan(tok, budget)
     prompt_ids = tok.encode(engine.render("q"), add_special_tokens=False)
     n = 600
