@@ -78,7 +78,8 @@ def test_new_requests_take_free_slots_and_a_cancelled_row_frees_its_own():
     calls = []
     engine.model.register_forward_pre_hook(lambda m, a, kw: calls.append(tuple(kw["input_ids"].shape)),
                                            with_kwargs=True)
-    long = RowBudget(engine.template.plan(engine.tokenizer, BudgetConfig(max_thinking_tokens=3000)))
+    # no limit and a model that never stops: these rows run until they are cancelled
+    long = RowBudget(engine.template.plan(engine.tokenizer, BudgetConfig()))
     batcher = Batcher(engine, max_batch=2)
     sinks = [Sink() for _ in range(3)]
     try:
