@@ -77,6 +77,13 @@ def tiny_model(tokenizer, active_words=(), seed=0, arch="llama", scale=1.0, hidd
 WORDS = (" the", " answer", " is", " 7", " so", " we", " count", " r", ",", ".", "\n", " Let", " check", " think")
 
 
+def _cache_arg(model) -> str:
+    """The forward's name for the KV cache: `cache` from transformers 5.24 (`past_key_values` deprecated)."""
+    import inspect
+
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
 @torch.inference_mode()
 def _generate_until(model, ids, stop_ids, max_new):
     """Greedy decoding from scratch (a fresh prefill every call, as a re-submission does).
@@ -93,7 +100,7 @@ def _generate_until(model, ids, stop_ids, max_new):
         new.append(t)
         if max_new is not None and len(new) >= max_new:
             return new, None
-        out = model(input_ids=torch.tensor([[t]]), past_key_values=cache, use_cache=True)
+        out = model(input_ids=torch.tensor([[t]]), use_cache=True, **{_cache_arg(model): cache})
 
 
 def resubmit_reference(model, prompt_ids, plan, context_length=None):
