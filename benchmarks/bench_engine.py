@@ -188,7 +188,9 @@ def vllm_worker(model_path: str) -> None:
     from vllm.inputs import TokensPrompt
 
     t = time.perf_counter()
-    llm = LLM(model=model_path, dtype="float32", enforce_eager=True, max_model_len=2048, seed=0)
+    # on CPU the "gpu" memory fraction is the share of RAM vLLM reserves: 4 GiB of a 24 GiB machine
+    llm = LLM(model=model_path, dtype="float32", enforce_eager=True, max_model_len=2048, seed=0,
+              gpu_memory_utilization=0.17)
     print("BENCH " + json.dumps({"version": vllm.__version__, "start_s": time.perf_counter() - t}), flush=True)
     for line in sys.stdin:
         req = json.loads(line)
@@ -212,6 +214,7 @@ def main():
     ap.add_argument("--compile", action="store_true", help="also time the runner with torch.compile")
     ap.add_argument("--tokens", type=int, help="thinking tokens per row (default 128, --quick 32)")
     ap.add_argument("--batches", default="1,8,32,64", help="batch sizes of the plain / forced comparison")
+    ap.add_argument("--vllm-only", action="store_true", help="keep the other results in --out, rerun vLLM only")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "engine.json"))
     args = ap.parse_args()
     # OpenMP threads that sleep instead of spinning while they wait: on a machine shared with other
@@ -240,17 +243,22 @@ def main():
         out.write_text(json.dumps(res, indent=2) + "\n")
 
     plain(engine.runner, prompt_ids(engine, 2), [4, 4])  # warm-up
+    if args.vllm_only:
+        kept = json.loads(out.read_text())
+        res = {**kept, "load_average_start_vllm": os.getloadavg()}
+        n = res["tokens_per_row"]
     # (a) the same tokens per row, plain and budget-forced (min = max = n: every attempt to stop becomes
     # "Wait", every row thinks exactly n tokens, then the delimiter and one answer token), HF generate
     budget = BudgetConfig(min_thinking_tokens=n, max_thinking_tokens=n, max_answer_tokens=1, answer_prefix=None)
     compiled = None
     if args.compile:
         compiled = make_runner(engine.model, compile=True)
-    for batch in ((1, 8) if args.quick else [int(b) for b in args.batches.split(",")]):
+    for batch in [] if args.vllm_only else (1, 8) if args.quick else [int(b) for b in args.batches.split(",")]:
         ids = prompt_ids(engine, batch)
         _, rs = forced(engine, batch, budget)
         lengths = [len(r.completion_ids) for r in rs]
-        variants = {"plain": lambda: plain(engine.runner, ids, lengths), "forced": lambda: forced(engine, batch, budget)[0]}
+        variants = {"plain": lambda: plain(engine.runner, ids, lengths),
+                    "forced": lambda: forced(engine, batch, budget)[0]}
         if batch in (8, 32):
             variants["hf_generate"] = lambda: hf_generate(engine, ids, n)
         if compiled is not None and batch <= 8:
@@ -258,7 +266,7 @@ def main():
         if batch == 1:  # the bandwidth read between the decode runs: the same machine load for both
             bandwidths = []
             variants["bandwidth"] = lambda: bandwidths.append(read_bandwidth(3))
-        best = interleaved(variants, args.reps)
+        best = interleaved(variants, 3 * args.reps if batch == 1 else args.reps)  # batch 1 is quick and noisy
         if batch == 1:
             best.pop("bandwidth")
             res["bandwidth_gb_s"] = max(bandwidths)
@@ -291,7 +299,7 @@ def main():
         finally:
             worker.close()
     # (c) in-loop forcing vs the re-submission reference, batch 8, 0 / 2 / 4 rounds of "Wait"
-    if not args.no_resubmission:
+    if not args.no_resubmission and not args.vllm_only:
         res["resubmission"] = []
         for k in ((2,) if args.quick else (0, 2, 4)):
             rb = BudgetConfig(max_thinking_tokens=2 * n, num_ignore=k, max_answer_tokens=16, answer_prefix=None)
@@ -333,7 +341,8 @@ def table(res) -> str:
             lines.append(f"| {r['batch']} | {r['engine_tok_s']:.1f} | {r['vllm_tok_s']:.1f} | "
                          f"{r['engine_over_vllm']:.2f}x |")
     if "resubmission" in res:
-        lines += ["", "| batch | Wait rounds | in-loop tok/s | re-submission tok/s | speed-up |", "|---:|---:|---:|---:|---:|"]
+        lines += ["", "| batch | Wait rounds | in-loop tok/s | re-submission tok/s | speed-up |",
+                  "|---:|---:|---:|---:|---:|"]
         for r in res["resubmission"]:
             lines.append(f"| {r['batch']} | {r['waits']} | {r['inloop_tok_s']:.1f} | {r['resubmission_tok_s']:.1f} | "
                          f"{r['speedup']:.2f}x |")

@@ -53,8 +53,9 @@ class _Layer:
         self.bgu = None if mlp.gate_proj.bias is None else torch.cat([mlp.gate_proj.bias, mlp.up_proj.bias]).detach()
         self.wd = mlp.down_proj.weight.detach()
         self.bd = None if mlp.down_proj.bias is None else mlp.down_proj.bias.detach()
-        self.n1, self.eps1 = layer.input_layernorm.weight.detach(), layer.input_layernorm.variance_epsilon
-        self.n2, self.eps2 = layer.post_attention_layernorm.weight.detach(), layer.post_attention_layernorm.variance_epsilon
+        pre, post = layer.input_layernorm, layer.post_attention_layernorm
+        self.n1, self.eps1 = pre.weight.detach(), pre.variance_epsilon
+        self.n2, self.eps2 = post.weight.detach(), post.variance_epsilon
 
 
 def _rms(x: torch.Tensor, w: torch.Tensor, eps: float) -> torch.Tensor:
