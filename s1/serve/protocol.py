@@ -4,7 +4,7 @@ Everything a client can get wrong raises `RequestError` (HTTP 400 with an OpenAI
 The thinking controls are an extra request field, as reasoning APIs do it:
 
     {"thinking": {"min_tokens": 512, "max_tokens": 4096, "num_ignore": 1, "extend": ["Wait"],
-                  "answer_prefix": "Final Answer:"},
+                  "answer_prefix": "Final Answer:", "on_turn_end": "answer" | "delimiter"},
      "reasoning_effort": "low" | "medium" | "high"}          # mapped to a maximum thinking budget
 
 `max_tokens` / `max_completion_tokens` bound the answer (the content), not the thinking.
@@ -25,7 +25,7 @@ COMMON = {"model", "max_tokens", "max_completion_tokens", "temperature", "top_p"
           "frequency_penalty", "logprobs", "top_logprobs", "stop_token_ids", "return_token_ids"}
 CHAT = COMMON | {"messages"}
 COMPLETIONS = COMMON | {"prompt", "echo"}
-THINKING = {"min_tokens", "max_tokens", "num_ignore", "extend", "answer_prefix"}
+THINKING = {"min_tokens", "max_tokens", "num_ignore", "extend", "answer_prefix", "on_turn_end"}
 ROLES = {"system", "user", "assistant", "developer"}
 
 
@@ -245,7 +245,8 @@ def _budget(body: dict, kind: str, limits: Limits, answer_tokens: int) -> Budget
         raise RequestError("'thinking.answer_prefix' must be a string or null", "thinking")
     try:
         return BudgetConfig(max_thinking_tokens=cap, min_thinking_tokens=low, num_ignore=ignore, extend=tuple(extend),
-                            answer_prefix=prefix or None, max_answer_tokens=answer_tokens).validate()
+                            answer_prefix=prefix or None, max_answer_tokens=answer_tokens,
+                            on_turn_end=thinking.get("on_turn_end") or "answer").validate()
     except BudgetError as e:
         raise RequestError(f"bad thinking budget: {e}", "thinking") from None
 
