@@ -133,13 +133,14 @@ def run(args) -> int:
 
 
 def _with_progress(backend, prompts, budget, think, answer, args):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from ..progress import progress_bar
 
-    cols = (TextColumn("generating"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*cols, transient=True, disable=not sys.stderr.isatty()) as bar:
-        task = bar.add_task("gen", total=len(prompts))
+    step = progress_bar("generate", "prompts", len(prompts))  # a bar in a terminal, periodic lines in a log
+    try:
         return backend.generate(prompts, budget, think, answer, batch_size=args.batch_size, system=args.system,
-                                progress=lambda n: bar.advance(task, n))
+                                progress=step)
+    finally:
+        step(None)
 
 
 def _show(r) -> None:
