@@ -39,20 +39,37 @@ def unsupported_reason(model) -> str | None:
     return None
 
 
+PACKED_MIN_ROWS = 8  # below this, MKL's matrix-vector products beat oneDNN's prepacked ones here
+
+
+class _Linear:
+    """y = x W^T + b, optionally through oneDNN with the weight prepacked once (packed=True): on
+    this CPU (AMD EPYC, MKL sgemm) 2-3x faster from 16 rows up; the sums are grouped differently
+    from F.linear, so logits differ from the HF forward by fp32 rounding (~1e-5 relative)."""
+
+    def __init__(self, weights: list, biases: list, packed: bool):
+        self.w = torch.cat([w.detach() for w in weights]) if len(weights) > 1 else weights[0].detach()
+        self.b = None if biases[0] is None else torch.cat([b.detach() for b in biases])
+        self.packed = torch.ops.mkldnn._reorder_linear_weight(self.w, 16) if packed else None
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        rows = x.numel() // x.shape[-1]
+        if self.packed is None or rows < PACKED_MIN_ROWS:
+            return F.linear(x, self.w, self.b)
+        y = torch.ops.mkldnn._linear_pointwise(x.reshape(rows, x.shape[-1]), self.packed, self.b, "none", [], "")
+        return y.view(*x.shape[:-1], self.w.shape[0])
+
+
 class _Layer:
     """One decoder layer's weights, fused for the lean forward."""
 
-    def __init__(self, layer):
+    def __init__(self, layer, packed: bool):
         att, mlp = layer.self_attn, layer.mlp
-        self.wqkv = torch.cat([att.q_proj.weight, att.k_proj.weight, att.v_proj.weight]).detach()
-        biases = [att.q_proj.bias, att.k_proj.bias, att.v_proj.bias]
-        self.bqkv = None if biases[0] is None else torch.cat(biases).detach()
-        self.wo = att.o_proj.weight.detach()
-        self.bo = None if att.o_proj.bias is None else att.o_proj.bias.detach()
-        self.wgu = torch.cat([mlp.gate_proj.weight, mlp.up_proj.weight]).detach()
-        self.bgu = None if mlp.gate_proj.bias is None else torch.cat([mlp.gate_proj.bias, mlp.up_proj.bias]).detach()
-        self.wd = mlp.down_proj.weight.detach()
-        self.bd = None if mlp.down_proj.bias is None else mlp.down_proj.bias.detach()
+        qkv = (att.q_proj, att.k_proj, att.v_proj)
+        self.qkv = _Linear([m.weight for m in qkv], [m.bias for m in qkv], packed)
+        self.o = _Linear([att.o_proj.weight], [att.o_proj.bias], packed)
+        self.gu = _Linear([mlp.gate_proj.weight, mlp.up_proj.weight], [mlp.gate_proj.bias, mlp.up_proj.bias], packed)
+        self.down = _Linear([mlp.down_proj.weight], [mlp.down_proj.bias], packed)
         pre, post = layer.input_layernorm, layer.post_attention_layernorm
         self.n1, self.eps1 = pre.weight.detach(), pre.variance_epsilon
         self.n2, self.eps2 = post.weight.detach(), post.variance_epsilon
@@ -68,7 +85,8 @@ def _rms(x: torch.Tensor, w: torch.Tensor, eps: float) -> torch.Tensor:
 class StaticRunner:
     """Preallocated-cache runner for a Llama / Qwen2 / Mistral causal LM (see the module docstring)."""
 
-    def __init__(self, model, max_rows_hint: int = 16, max_len_hint: int | None = None, compile: bool = False):
+    def __init__(self, model, max_rows_hint: int = 16, max_len_hint: int | None = None, compile: bool = False,
+                 packed: bool = True):
         why = unsupported_reason(model)
         if why:
             raise ValueError(f"StaticRunner does not support this model: {why}")
@@ -81,12 +99,12 @@ class StaticRunner:
         self.head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // self.heads
         self.group = self.heads // self.kv_heads
         self.inter = cfg.intermediate_size
-        self.layers = [_Layer(layer) for layer in model.model.layers]
+        packed = packed and self.device.type == "cpu" and torch.backends.mkldnn.is_available()
+        self.layers = [_Layer(layer, packed) for layer in model.model.layers]
         self.embed = model.model.embed_tokens.weight.detach()
         self.norm, self.norm_eps = model.model.norm.weight.detach(), model.model.norm.variance_epsilon
         head = model.get_output_embeddings()
-        self.head_w = head.weight.detach()
-        self.head_b = None if getattr(head, "bias", None) is None else head.bias.detach()
+        self.head = _Linear([head.weight], [getattr(head, "bias", None)], packed)
         self.rotary = model.model.rotary_emb
         self.rows, self.max_len = 0, 0
         self.k = self.v = torch.empty(0)
@@ -168,11 +186,11 @@ class StaticRunner:
         return x * cos + swapped * sin
 
     def _mlp(self, x: torch.Tensor, w: _Layer) -> torch.Tensor:
-        gu = F.linear(_rms(x, w.n2, w.eps2), w.wgu, w.bgu)
-        return x + F.linear(F.silu(gu[..., : self.inter]) * gu[..., self.inter :], w.wd, w.bd)
+        gu = w.gu(_rms(x, w.n2, w.eps2))
+        return x + w.down(F.silu(gu[..., : self.inter]) * gu[..., self.inter :])
 
     def _logits(self, x: torch.Tensor) -> torch.Tensor:
-        return F.linear(_rms(x, self.norm, self.norm_eps), self.head_w, self.head_b)
+        return self.head(_rms(x, self.norm, self.norm_eps))
 
     @torch.inference_mode()
     def prefill(self, slots: Sequence[int], prompts: Sequence[Sequence[int]]) -> torch.Tensor:
@@ -200,7 +218,7 @@ class StaticRunner:
         x = self.embed[ids]
         h_q, h_kv, d = self.heads, self.kv_heads, self.head_dim
         for li, w in enumerate(self.layers):
-            qkv = F.linear(_rms(x, w.n1, w.eps1), w.wqkv, w.bqkv).view(n, width, h_q + 2 * h_kv, d)
+            qkv = w.qkv(_rms(x, w.n1, w.eps1)).view(n, width, h_q + 2 * h_kv, d)
             qk = self._rope(qkv[:, :, : h_q + h_kv], cos, sin)
             q = qk[:, :, :h_q].transpose(1, 2)
             k = qk[:, :, h_q:].transpose(1, 2)
@@ -215,7 +233,7 @@ class StaticRunner:
                     self.v[li, s, :, starts[i] : starts[i] + sizes[i]] = v[i, :, : sizes[i]]
                 kk, vv = self.k[li, slot_t, :, :keys], self.v[li, slot_t, :, :keys]
             o = F.scaled_dot_product_attention(q, kk, vv, attn_mask=mask, enable_gqa=self.group > 1)
-            x = x + F.linear(o.transpose(1, 2).reshape(n, width, h_q * d), w.wo, w.bo)
+            x = x + w.o(o.transpose(1, 2).reshape(n, width, h_q * d))
             x = self._mlp(x, w)
         last = x[torch.arange(n, device=self.device), torch.tensor(sizes, device=self.device) - 1]
         for i, s in enumerate(slots):
@@ -254,7 +272,7 @@ class StaticRunner:
         x = self.embed[tok_t]
         rel = slot_t - lo
         for li, w in enumerate(self.layers):
-            qkv = F.linear(_rms(x, w.n1, w.eps1), w.wqkv, w.bqkv).view(n, h_q + 2 * h_kv, d)
+            qkv = w.qkv(_rms(x, w.n1, w.eps1)).view(n, h_q + 2 * h_kv, d)
             qk = self._rope(qkv[:, : h_q + h_kv], cos, sin)
             kc, vc = self.k[li], self.v[li]
             kc[slot_t, :, pos_t] = qk[:, h_q:]
@@ -268,6 +286,6 @@ class StaticRunner:
             o = o.reshape(m, h_q * d)
             if not packed:
                 o = o[rel]
-            x = x + F.linear(o, w.wo, w.bo)
+            x = x + w.o(o)
             x = self._mlp(x, w)
         return self._logits(x)
