@@ -16,19 +16,9 @@ import pytest
 from s1.cli import main
 from s1.demo import DemoError, load_recipe, run_recipe
 
-from helpers import WORDS, smol_tokenizer, tiny_model
-
 RECIPE = Path(__file__).resolve().parent.parent / "recipes" / "demo.yaml"
 STAGES = ["curate", "train-s1", "eval-base", "eval-s1", "train-random", "eval-random", "report"]
 
-
-@pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory):
-    d = tmp_path_factory.mktemp("tiny-demo-model")
-    tok = smol_tokenizer()
-    tiny_model(tok, WORDS, seed=3).save_pretrained(d)
-    tok.save_pretrained(d)
-    return d
 
 
 def in_process(command: str, logfile) -> int:

@@ -247,19 +247,16 @@ def _num(x, digits: int = 3) -> str:
 
 def _curation_text(cur: Path, cstate: dict) -> str:
     from ..data.rowfiles import iter_rows
+    from ..data.select import read_candidates
 
     sel = cstate["select"]["stats"]
     fe = cstate.get("featurize", {}).get("stats", {})
     solved = sum((fe.get("solved") or {}).values())
     pool = cstate["collect"]["stats"]["rows"]
     chosen = list(iter_rows(cur / "s1k.parquet")) if (cur / "s1k.parquet").exists() else []
-    cands = []
-    cpath = cur / "report" / "candidates.jsonl"
-    if cpath.exists():
-        cands = [json.loads(x) for x in cpath.read_text().splitlines() if x.strip()]
-        cands = [c for c in cands if not c.get("dropped_by")]
+    cands = read_candidates(cur / "report")  # the rows that passed every filter
     lens = [r.get("trace_tokens") for r in chosen if r.get("trace_tokens")]
-    plens = [c.get("length") for c in cands if c.get("length")]
+    plens = [c.get("trace_tokens") for c in cands if c.get("trace_tokens")]
     doms = {r.get("domain") for r in chosen}
     text = (f"Curation kept {len(cands) or '?'} of {pool} pool questions after the quality and difficulty filters "
             f"(the base model, as solver, solved {solved}) and selected {sel.get('selected')} from "
