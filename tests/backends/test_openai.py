@@ -41,7 +41,9 @@ def llama():
 
 @pytest.fixture(scope="module")
 def backend(llama):
-    b = OpenAIBackend(base_url=llama + "/v1", retries=2, backoff=0.05)
+    # the s1 template: the forcing checks need a model that tries to stop early, which the embedded model does
+    # under s1 (under its default, r1, it thinks past these budgets)
+    b = OpenAIBackend(base_url=llama + "/v1", template="s1", retries=2, backoff=0.05)
     yield b
     b.close()
 
@@ -254,7 +256,7 @@ def test_close_to_the_in_process_engine(backend):
 
     import s1
 
-    engine = s1.load(dtype="float32")
+    engine = s1.load(dtype="float32", template="s1")  # the backend fixture's template
     budgets = [BudgetConfig(min_thinking_tokens=16, max_thinking_tokens=16, max_answer_tokens=4),
                BudgetConfig(max_thinking_tokens=0, answer_prefix=None, max_answer_tokens=16)]
     threads = torch.get_num_threads()
