@@ -21,9 +21,10 @@ import time
 from pathlib import Path
 
 from ..files import write_text_atomic
+from ..progress import fmt_seconds
 from ..stages import Stage, read_state, run_stages
 from .recipe import DemoError, Recipe
-from .summary import fmt_seconds, stage_table, write_report
+from .summary import stage_table, write_report
 
 RECORD = "demo.json"
 

@@ -15,12 +15,8 @@ import shutil
 from pathlib import Path
 
 from ..files import write_text_atomic
+from ..progress import fmt_seconds
 from .recipe import Recipe
-
-
-def fmt_seconds(seconds: float) -> str:
-    seconds = int(round(seconds))
-    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 
 def stage_table(recipe: Recipe, record: dict) -> str:
@@ -354,4 +350,4 @@ def _ablation_text(a: str, b: str, rows: list[dict]) -> str:
     return text + "."
 
 
-__all__ = ["ablation", "fmt_seconds", "plot_losses", "stage_table", "write_report"]
+__all__ = ["ablation", "plot_losses", "stage_table", "write_report"]
