@@ -167,7 +167,7 @@ def flaky(llama):
 
 def test_retries_then_succeeds(flaky, backend):
     handler, url = flaky
-    b = OpenAIBackend(base_url=url, retries=3, backoff=0.01)
+    b = OpenAIBackend(base_url=url, template="s1", retries=3, backoff=0.01)  # as the backend fixture
     handler.fails, handler.seen = handler.seen + 2, handler.seen  # the next two requests fail
     budget = BudgetConfig(max_thinking_tokens=6, min_thinking_tokens=6, max_answer_tokens=4)
     [r] = b.generate(PROMPTS[:1], budget)
