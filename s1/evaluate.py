@@ -270,13 +270,21 @@ class Runner:
             v = grade(r.answer, q.answer, q.kind, timeout=self.cfg.grade_timeout, judge=self.judge)
             recs.append({
                 "unit": unit.key(q.id), "method": unit.method, "point": point.id, "question_id": q.id,
-                "sample": unit.sample, "gold": q.answer, "extracted": v.extracted, "correct": v.correct,
+                "question": q.prompt, "sample": unit.sample, "gold": q.answer, "extracted": v.extracted, "correct": v.correct,
                 "grading": v.method, "grading_reason": v.reason, "thinking_tokens": r.thinking_tokens, "answer_tokens": r.answer_tokens,
                 "thinking_steps": r.thinking_steps, "num_ignored": r.num_ignored, "thinking_end": r.thinking_end,
-                "finish_reason": r.finish_reason, "events": r.events, **ex,
+                "finish_reason": r.finish_reason, "events": self._located(r), **ex,
                 "thinking": r.thinking, "answer": r.answer,
             })
         return recs
+
+    def _located(self, r: GenerationResult) -> list[dict]:
+        """The forcing events, each with `char`: where it happened in the thinking text (its `at`, a
+        token count, as a character offset), so a viewer can mark the forced pieces."""
+        ids, tok = r.completion_ids[:r.thinking_tokens], getattr(self.engine, "tokenizer", None)
+        if tok is None or len(ids) != r.thinking_tokens:
+            return [dict(e) for e in r.events]
+        return [dict(e, char=len(tok.decode(ids[:e["at"]]))) for e in r.events]
 
 
 def plan_units(cfg: EvalConfig, questions) -> list[list[Unit]]:
