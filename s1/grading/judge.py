@@ -84,6 +84,11 @@ class Judge:
             time.sleep(0.5 * 2**attempt)
         raise AssertionError("unreachable")
 
+    def ask(self, messages: list[dict], max_tokens: int | None = None) -> str:
+        """The reply to any chat `messages` (greedy, with the judge's retries); GradingError when the
+        endpoint cannot answer. Other judges (s1.rewards' LLM judge) ask their own questions through it."""
+        return self._post(messages, max_tokens or self.max_tokens, self.retries)
+
     def check(self) -> None:
         """One cheap request; raises GradingError with a one-line reason if the judge cannot answer."""
         self._post([{"role": "user", "content": "Reply with the word YES."}], max_tokens=1, retries=0)
