@@ -12,10 +12,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import curate, demo, eval, generate, report, serve, train
+from . import curate, demo, eval, generate, report, serve, train, view
 from .common import InputError
 
-GROUPS = (generate, eval, report, train, curate, serve, demo)  # the order of `s1 --help`
+GROUPS = (generate, eval, report, view, train, curate, serve, demo)  # the order of `s1 --help`
 
 
 def parser() -> argparse.ArgumentParser:
