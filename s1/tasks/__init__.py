@@ -10,6 +10,6 @@ is imported below.
 """
 
 from .base import KINDS, TASKS, Question, Task, TaskError, get_task, list_tasks, parse_spec, register
-from . import aime, arith, combinatorics, file, gpqa, letters, math500  # noqa: F401  (they register themselves)
+from . import aime, arith, combinatorics, file, gpqa, letters, math500, rg  # noqa: F401  (they register themselves)
 
 __all__ = ["KINDS", "TASKS", "Question", "Task", "TaskError", "get_task", "list_tasks", "parse_spec", "register"]

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from typing import Callable, ClassVar, Protocol, runtime_checkable
 
 KINDS = ("math", "integer", "choice", "exact")
+# graded by the question's own verifier (metadata), so a data file cannot ask for them
+VERIFIED_KINDS = ("rg",)
 
 # The closing line of every generated and hub math prompt: graders look for the last \boxed{}.
 BOXED = "Think step by step, then give the final answer inside \\boxed{}."
@@ -29,8 +31,9 @@ class Question:
     metadata: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        if self.kind not in KINDS:
-            raise ValueError(f"question {self.id}: kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
+        if self.kind not in KINDS + VERIFIED_KINDS:
+            raise ValueError(f"question {self.id}: kind must be one of {', '.join(KINDS + VERIFIED_KINDS)}, "
+                             f"got {self.kind!r}")
 
     def to_dict(self) -> dict:
         return {"id": self.id, "prompt": self.prompt, "answer": self.answer, "kind": self.kind,
@@ -96,6 +99,9 @@ def parse_spec(spec: str) -> tuple[str, dict[str, str]]:
 def get_task(spec: str, data: str | None = None, fields: dict[str, str] | None = None,
              limit: int | None = None) -> Task:
     """Build a task from `name` or `name:key=value,...`; `data` reads a local file instead of the hub."""
+    head = spec.strip().partition(":")[0].strip()
+    if head in TASKS and hasattr(TASKS[head], "from_spec"):  # a family with its own spec, e.g. rg:<dataset>:knobs
+        return TASKS[head].from_spec(spec, data=data, fields=fields, limit=limit)
     name, pairs = parse_spec(spec)
     cls = TASKS.get(name)
     if cls is None:

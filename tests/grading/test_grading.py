@@ -78,7 +78,7 @@ def test_unknown_kind_is_a_grading_error():
         extract_answer("x", "mcq")
     with pytest.raises(GradingError, match="unknown answer kind"):
         grade("x", "x", kind="mcq")
-    assert KINDS == ("math", "integer", "choice", "exact")
+    assert KINDS == ("math", "integer", "choice", "exact", "rg")
 
 
 # ----------------------------------------------------------------------------------------------

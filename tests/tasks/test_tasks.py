@@ -145,7 +145,7 @@ def test_spec_parsing_and_errors():
     t = get_task("arith:n=100,seed=3,steps=4")
     assert isinstance(t, Task) and (t.n, t.seed, t.steps) == (100, 3, 4)
     names = ", ".join(sorted(TASKS))
-    assert names == "aime24, aime25, arith, combinatorics, file, gpqa_diamond, letters, math500"
+    assert names == "aime24, aime25, arith, combinatorics, file, gpqa_diamond, letters, math500, rg"
     with pytest.raises(TaskError) as e:
         get_task("nope:n=3")
     assert str(e.value) == f"unknown task 'nope'; available tasks: {names}"
