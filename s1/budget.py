@@ -20,8 +20,11 @@ this statistically on a tiny model.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
+
+from . import policies
+from .policies import Boundaries, LoopDetector, PolicyError, WaitSchedule, round_value
 
 THINK, DELIM, ANSWER, DONE = "think", "delim", "answer", "done"
 MARK = "mark"  # a forced step-countdown marker: thinking text that does not count as a step
@@ -51,6 +54,19 @@ class BudgetConfig:
     stop_at_zero_steps: when the countdown reaches 0, end thinking (the forcing variant).
     Thinking tokens count every token of the thinking as it ends up in the trace, extension
     strings included, so a budget is exact.
+
+    Adaptive policies (s1/policies.py; all off by default):
+    wait_schedule: 'SHAPE:P@UNTIL' (e.g. 'linear:0.5@0.6'): an extension at step boundaries with
+      probability p(t) until UNTIL x the thinking limit, then the end of thinking at the next step
+      boundary or extension word; draws seeded by policy_seed and the thinking so far.
+    break_loops: 'N:K': an n-gram of N sampled tokens seen K times, or a repeated paragraph, is a loop;
+      loop_action 'end' ends the thinking, 'extend' appends each extension string once, then ends.
+    round_temperatures / round_top_p: thinking sampling after the k-th refused stop (last repeats).
+    extend_penalty: a frequency penalty on the extension words' tokens while thinking.
+    early_exit: confidence threshold in (0, 1] of a trial answer probed on a fork (s1/early_exit.py)
+      at step boundaries and extension words, at least probe_gap tokens apart; probe_tokens answer
+      tokens per trial; probe_mode 'prob' (mean token probability) or 'agree' (also the same trial
+      answer as the previous probe). Only drivers that fork rows run probes (the in-process engine).
     """
 
     max_thinking_tokens: int | None = None
@@ -63,12 +79,30 @@ class BudgetConfig:
     stop_at_zero_steps: bool = True
     step_marker: str = "<|im_start|>{k} steps left\n"
     on_turn_end: str = "answer"
+    wait_schedule: str | None = None
+    policy_seed: int = 0
+    break_loops: str | None = None
+    loop_action: str = "end"
+    round_temperatures: tuple[float, ...] = ()
+    round_top_p: tuple[float, ...] = ()
+    extend_penalty: float = 0.0
+    early_exit: float | None = None
+    probe_tokens: int = 8
+    probe_mode: str = "prob"
+    probe_gap: int = 32
 
     def __post_init__(self):
         if isinstance(self.extend, str):
             object.__setattr__(self, "extend", (self.extend,))
         else:
             object.__setattr__(self, "extend", tuple(self.extend))
+        for name in ("round_temperatures", "round_top_p"):  # lists after a JSON round trip
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+
+    @property
+    def adaptive(self) -> bool:
+        """Any policy that watches the thinking token by token."""
+        return bool(self.wait_schedule or self.break_loops or self.early_exit is not None or self.extend_penalty)
 
     def validate(self) -> "BudgetConfig":
         m, lo = self.max_thinking_tokens, self.min_thinking_tokens
@@ -90,6 +124,10 @@ class BudgetConfig:
             raise BudgetError("the step marker must contain {k} (the steps left)")
         if (lo > 0 or self.num_ignore > 0) and (not self.extend or any(not s for s in self.extend)):
             raise BudgetError("extension strings must be non-empty (e.g. 'Wait')")
+        try:
+            policies.check(self)
+        except PolicyError as e:
+            raise BudgetError(str(e)) from None
         return self
 
 
@@ -159,6 +197,24 @@ class RowBudget:
         self.steps_left = b.max_steps
         self.steps = 0  # steps completed (blank lines written), counted only under step control
         self._newlines = 0  # newlines ending the thinking so far (a blank line ends a step)
+        # adaptive policies (s1/policies.py); probe_* are read and written by a forking driver (s1/early_exit.py)
+        self.probe_wanted = False  # a step boundary / extension word asks for a trial answer
+        self.probing = False
+        self.probes = 0
+        self.probe_tokens = 0  # tokens decoded by discarded trial answers (never part of the trace)
+        self.last_trial: tuple[int, ...] | None = None
+        self._exit: float | None = None  # a probe passed: end the thinking at the next sampled token
+        self._last_probe = -b.probe_gap
+        self._policy = b.adaptive
+        self._bounds = Boundaries()
+        self._boundary = self._para_repeat = False
+        self._hash = 0  # of the thinking so far: seeds the wait schedule's draws
+        self._wait = WaitSchedule(b.wait_schedule, cap or 0, b.policy_seed) if b.wait_schedule else None
+        self._loops = LoopDetector(*policies.parse_break_loops(b.break_loops)) if b.break_loops else None
+        self._loop_exts = 0
+        self._ext_words = {s.strip().strip(".,!?:;").lower() for s in b.extend}
+        self._ext_ids = {t for ids in plan.extend_ids for t in ids}
+        self._ext_count: dict[int, int] = {}
         if b.max_steps is not None:
             if b.max_steps == 0 and b.stop_at_zero_steps:
                 self.cap_reason = "max_steps"
@@ -181,6 +237,43 @@ class RowBudget:
         """Which sampling settings apply to the next sampled token: 'think' or 'answer'."""
         return THINK if self.phase == THINK else ANSWER
 
+    def round_sampling(self, cfg):
+        """`cfg` (a SamplingConfig) with this round's thinking temperature / top_p: after the k-th
+        refused stop, round_temperatures[k-1] (the last repeats)."""
+        b = self.plan.budget
+        if self.phase != THINK or not self.num_ignored or not (b.round_temperatures or b.round_top_p):
+            return cfg
+        return replace(cfg, temperature=round_value(b.round_temperatures, self.num_ignored, cfg.temperature),
+                       top_p=round_value(b.round_top_p, self.num_ignored, cfg.top_p))
+
+    def logit_bias(self) -> dict[int, float] | None:
+        """Additive logits for the next draw: the extension penalty times each extension token's count."""
+        pen = self.plan.budget.extend_penalty
+        if not pen or self.phase != THINK or not self._ext_count:
+            return None
+        return {t: -pen * c for t, c in self._ext_count.items()}
+
+    # -- early exit: a driver that forks rows runs the probes ------------------------------------
+    def start_probe(self) -> tuple[int, ...]:
+        """A trial answer starts now on a fork: the tokens it forces (separator, delimiter, prefix)."""
+        self.probe_wanted, self.probing = False, True
+        self.probes += 1
+        self._last_probe = len(self.thinking)
+        return self.forced_end_ids()
+
+    def probe_result(self, confidence: float, trial: tuple[int, ...], tokens: int) -> bool:
+        """The fork's verdict: True when the thinking ends (at the next sampled token)."""
+        b = self.plan.budget
+        self.probing = False
+        self.probe_tokens += tokens
+        agree = b.probe_mode == "prob" or (self.last_trial is not None and trial == self.last_trial)
+        self.last_trial = trial
+        passed = agree and confidence >= b.early_exit and self.phase == THINK
+        self.events.append(Event("probe", len(self.thinking), f"{confidence:.3f}" + (" exit" if passed else "")))
+        if passed:
+            self._exit = confidence
+        return passed
+
     # -- the state machine ----------------------------------------------------------------
     def advance(self, sampled: int | None) -> int:
         """Return the token appended to the sequence at this step.
@@ -197,19 +290,16 @@ class RowBudget:
             raise RuntimeError("this row needs a sampled token")
         p, b = self.plan, self.plan.budget
         if self.phase == THINK:
+            if self._exit is not None:  # a probe passed: this draw becomes the end of thinking
+                self._force_answer("early_exit")
+                return self.advance(None)
             if sampled in p.stop_ids:
                 n = len(self.thinking)
                 if self.num_ignored < b.num_ignore or n < b.min_thinking_tokens:
                     i = self.num_ignored % len(p.extend_ids)
                     self.num_ignored += 1
                     self.events.append(Event("extend", n, b.extend[i]))
-                    ext = p.extend_ids[i]
-                    if self.thinking_limit is not None:
-                        ext = ext[: self.thinking_limit - n]  # the budget stays exact
-                    if ext:
-                        self.queue.extend((t, THINK) for t in ext)
-                    else:
-                        self._schedule_cut()
+                    self._queue_extension(i)
                 else:
                     # a natural end: the model's own stop token becomes the full delimiter
                     kind = "stop" if sampled == p.think_end_ids[0] else "eos"
@@ -221,7 +311,14 @@ class RowBudget:
                         self.phase = DELIM
                         self.queue.extend((t, DELIM) for t in p.think_end_ids)
                 return self.advance(None)
+            if self._wait is not None and self._wait.past(len(self.thinking)) and self._is_word(sampled):
+                # past the schedule's point the model's own extension word becomes the end of thinking
+                self.events.append(Event("schedule_end", len(self.thinking)))
+                self._force_answer("wait_schedule")
+                return self.advance(None)
             self._record(sampled, THINK)
+            if self._policy and self.phase == THINK and not self.queue:
+                self._after_sample(sampled)
             return sampled
         # answer phase
         if sampled in p.eot_ids:
@@ -230,6 +327,62 @@ class RowBudget:
             return sampled
         self._record(sampled, ANSWER)
         return sampled
+
+    def _queue_extension(self, i: int) -> None:
+        ext = self.plan.extend_ids[i]
+        if self.thinking_limit is not None:
+            ext = ext[: self.thinking_limit - len(self.thinking)]  # the budget stays exact
+        if ext:
+            self.queue.extend((t, THINK) for t in ext)
+        else:
+            self._schedule_cut()
+
+    def _track(self, tok: int) -> None:
+        """Policy bookkeeping of a thinking token (sampled or forced)."""
+        self._hash = hash((self._hash, tok))
+        if tok in self._ext_ids:
+            self._ext_count[tok] = self._ext_count.get(tok, 0) + 1
+        self._boundary = self._bounds.feed(self.plan.token_text(tok))
+        if self._loops is not None:
+            self._loops.token(tok)
+            if self._boundary:
+                self._para_repeat = self._loops.boundary()
+
+    def _is_word(self, tok: int) -> bool:
+        """An extension word ("Wait", " wait,") written by the model."""
+        return self._policy and self.plan.token_text(tok).strip().strip(".,!?:;").lower() in self._ext_words
+
+    def _after_sample(self, tok: int) -> None:
+        """The policies' turn after a sampled thinking token (no forced token pending)."""
+        b, n = self.plan.budget, len(self.thinking)
+        if self._loops is not None:
+            kind = "ngram" if self._loops.sampled(tok) else "paragraph" if self._para_repeat else None
+            self._para_repeat = False
+            if kind:
+                self.events.append(Event("loop", n, kind))
+                if b.loop_action == "extend" and self._loop_exts < len(self.plan.extend_ids):
+                    self._loops.reset()
+                    self._queue_extension(self._loop_exts)
+                    self._loop_exts += 1
+                else:
+                    self._force_answer("loop")
+                return
+        word = self._is_word(tok)
+        if not (self._boundary or word):
+            return
+        if self._wait is not None:
+            what = self._wait.decide(n, self._hash)
+            if what == "end":
+                self.events.append(Event("schedule_end", n))
+                self._force_answer("wait_schedule")
+                return
+            if what == "wait" and self._boundary:
+                i = sum(e.kind == "wait" for e in self.events) % len(self.plan.extend_ids)
+                self.events.append(Event("wait", n, b.extend[i]))
+                self._queue_extension(i)
+                return
+        if b.early_exit is not None and not self.probing and n - self._last_probe >= b.probe_gap:
+            self.probe_wanted = True
 
     def _queue_marker(self) -> None:
         ids = self.plan.step_marker_ids[self.steps_left]
@@ -271,6 +424,8 @@ class RowBudget:
                 self._check_cut()
         elif dest == THINK:
             self.thinking.append(tok)
+            if self._policy:
+                self._track(tok)
             if self.steps_left is not None:
                 self._count_step(tok)
             self._check_cut()
@@ -300,14 +455,21 @@ class RowBudget:
         self.events.append(Event("cut", len(self.thinking)))
         self._force_answer(self.cap_reason)
 
-    def _force_answer(self, reason: str) -> None:
-        """End the thinking for `reason`: separator (if needed), delimiter and answer prefix."""
+    def forced_end_ids(self) -> tuple[int, ...]:
+        """What ending the thinking now forces: separator (if needed), delimiter and answer prefix."""
         p = self.plan
-        self.thinking_end = reason
-        self.phase = DELIM
         sep = p.separator_ids
         if sep and (not self.thinking or p.ends_with_separator(self.thinking[-1])):
             # thinking that is empty starts right after think_start, which ends the line already
             sep = ()
-        self.queue.extend((t, DELIM) for t in (*sep, *p.think_end_ids))
-        self.queue.extend((t, ANSWER) for t in p.answer_prefix_ids)
+        return (*sep, *p.think_end_ids, *p.answer_prefix_ids)
+
+    def _force_answer(self, reason: str) -> None:
+        """End the thinking for `reason`: separator (if needed), delimiter and answer prefix."""
+        self.thinking_end = reason
+        self.phase = DELIM
+        ids = self.forced_end_ids()
+        n_prefix = len(self.plan.answer_prefix_ids)
+        cut = len(ids) - n_prefix
+        self.queue.extend((t, DELIM) for t in ids[:cut])
+        self.queue.extend((t, ANSWER) for t in ids[cut:])

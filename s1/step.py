@@ -79,15 +79,22 @@ class Seq:
     gens: dict[str, torch.Generator | None] = field(default_factory=dict)
     out: list[int] = field(default_factory=list)  # every token appended, forced ones included
     slot: int | None = None
+    # per appended token, when the Batch records log-probs: (the token's log-prob, the top-k log-probs)
+    logprobs: list[tuple[float, list[float]]] = field(default_factory=list)
 
     def wants(self) -> SamplingConfig | None:
-        """The settings of this step's draw, or None when the next token is forced (or the row is done)."""
-        return self.sampling[self.row.sampling_phase] if self.row.wants_sample() else None
+        """The settings of this step's draw, or None when the next token is forced (or the row is done).
+        A row with `round_sampling` (RowBudget) may change them per round of thinking."""
+        if not self.row.wants_sample():
+            return None
+        cfg = self.sampling[self.row.sampling_phase]
+        adjust = getattr(self.row, "round_sampling", None)
+        return cfg if adjust is None else adjust(cfg)
 
     def generator(self, device) -> torch.Generator | None:
         ph = self.row.sampling_phase
-        if ph not in self.gens:
-            self.gens[ph] = row_generator(self.sampling[ph], self.seeds[ph], device)
+        if self.gens.get(ph) is None:  # also a phase that starts greedy and samples in a later round
+            self.gens[ph] = row_generator(self.wants() or self.sampling[ph], self.seeds[ph], device)
         return self.gens[ph]
 
 
@@ -112,6 +119,12 @@ def _draw(seq: Seq, cfg: SamplingConfig | None, logits: torch.Tensor, r: int, be
     the copy is exact; it saves a top-p sort of the vocabulary per row that rides along."""
     if cfg is None:
         return None
+    bias = getattr(seq.row, "logit_bias", None)
+    bias = bias() if bias is not None else None
+    if bias:  # e.g. a frequency penalty on the extension words: this row's own copy of its logits
+        row = logits[r].clone()
+        row[list(bias)] += torch.tensor(list(bias.values()), dtype=row.dtype, device=row.device)
+        return int(row.argmax()) if cfg.temperature == 0 else sample_token(row, cfg, seq.generator(logits.device))
     if cfg.temperature == 0:
         return best[r]
     gen = seq.generator(logits.device)
@@ -147,17 +160,36 @@ class Batch:
 
     `on_token(seq, token, part)`, if given, hears every appended token, in row order.
     `stats` (a dict) counts prefill_tokens, forward_steps and decode_row_steps (slots decoded).
+    `top_logprobs` k > 0: every appended token also records, in `seq.logprobs`, its log-prob and the
+    k largest log-probs of the model's distribution at that position (raw logits, before sampling
+    settings). A paused row (`pause`) sits steps out, keeping its slot and next-token logits, until
+    `resume`: a tree search stops rows at step boundaries this way.
     """
 
-    def __init__(self, runner, stats: dict | None = None):
+    def __init__(self, runner, stats: dict | None = None, top_logprobs: int = 0):
         self.runner = runner
         self.stats = stats if stats is not None else {}
+        self.top_logprobs = top_logprobs
+        self.paused: set[Seq] = set()
         self.slots: dict[int, list[Seq]] = {}  # slot -> its rows (identical so far); the first one's token feeds it
         self.logits: torch.Tensor | None = None  # next-token logits of the live slots
         self.at: dict[int, int] = {}  # slot -> its row in self.logits
 
     def __len__(self) -> int:
         return sum(len(v) for v in self.slots.values())
+
+    def pause(self, seq: Seq) -> None:
+        """Hold a row from the next step on (the token it appended last is still run this step)."""
+        if seq.slot in self.slots and seq in self.slots[seq.slot]:
+            self.paused.add(seq)
+
+    def resume(self, seq: Seq) -> None:
+        self.paused.discard(seq)
+
+    @property
+    def running(self) -> int:
+        """Rows that the next step advances (not paused)."""
+        return len(self) - len(self.paused)
 
     @property
     def seqs(self) -> list[Seq]:
@@ -185,12 +217,13 @@ class Batch:
             plan = getattr(seq.row, "plan", None)
             row = copy.deepcopy(seq.row, {id(plan): plan})  # the plan is shared, read-only
         child = Seq(row, seq.sampling, dict(seq.seeds), {ph: _clone(g) for ph, g in seq.gens.items()},
-                    list(seq.out), seq.slot)
+                    list(seq.out), seq.slot, list(seq.logprobs))
         self.slots[seq.slot].append(child)
         return child
 
     def drop(self, seq: Seq) -> None:
         """Remove a row (finished or cancelled); its slot is freed when no other row uses it."""
+        self.paused.discard(seq)
         group = self.slots.get(seq.slot)
         if group is None or seq not in group:
             return
@@ -203,21 +236,29 @@ class Batch:
         """Drop every row and free their slots (after a failure: the runner stays usable)."""
         self.runner.free(list(self.slots))
         self.slots, self.logits, self.at = {}, None, {}
+        self.paused = set()
 
     def step(self, on_token: Callable[[Seq, int, str], None] | None = None,
              on_error: Callable[[Seq, Exception], None] | None = None) -> None:
         """One token for every row: choose, feed, split slots whose rows now differ, free finished
         slots, then one model call for all remaining slots. With `on_error`, a row whose own draw
-        or state machine fails is reported there and dropped, and the others go on; without, it raises."""
-        seqs = self.seqs
+        or state machine fails is reported there and dropped, and the others go on; without, it raises.
+        Paused rows sit the step out; a slot whose rows are all paused keeps its logits undecoded."""
+        held = self.paused
+        seqs = [s for s in self.seqs if s not in held] if held else self.seqs
         cfgs = [s.wants() for s in seqs]
         best = _argmax(cfgs, self.logits, [self.at[s.slot] for s in seqs])
+        lp = self._logprobs() if self.top_logprobs else None
         done: list[Seq] = []
+        fed: set[int] = set()  # slots whose rows took a token this step (they are decoded)
         it = iter(cfgs)
         for slot, group in list(self.slots.items()):
             by_token: dict[int, list[Seq]] = {}
             memo = {} if len(group) > 1 else None
+            stay = [s for s in group if s in held] if held else []
             for seq in list(group):
+                if stay and seq in held:
+                    continue
                 try:
                     tok, part = feed(seq, _draw(seq, next(it), self.logits, self.at[slot], best, memo))
                 except Exception as e:
@@ -226,25 +267,34 @@ class Batch:
                     on_error(seq, e)
                     done.append(seq)
                     continue
+                if lp is not None:
+                    seq.logprobs.append((float(lp[0][self.at[slot], tok]), lp[1][self.at[slot]]))
                 if on_token is not None:
                     on_token(seq, tok, part)
                 if seq.row.done:
                     done.append(seq)
                 else:
                     by_token.setdefault(tok, []).append(seq)
-            if len(by_token) < 2:
+            if not stay:
+                fed.add(slot)
+            if len(by_token) < (1 if stay else 2):
                 continue
-            for rest in list(by_token.values())[1:]:  # rows that differ from the first go on in a copy
+            # rows that differ from the first go on in a copy (all of them, when paused rows keep the slot)
+            for rest in list(by_token.values())[0 if stay else 1:]:
                 [new] = self.runner.alloc(1)
                 self.runner.fork(slot, new)
                 for seq in rest:
                     group.remove(seq)
                     seq.slot = new
                 self.slots[new] = rest
+                fed.add(new)
         for seq in done:
             self.drop(seq)
         if not self.slots:
             self.logits, self.at = None, {}
+            return
+        if held and any(s not in fed for s in self.slots):
+            self._decode_some(fed)
             return
         slots = list(self.slots)
         self.logits = self.runner.decode(slots, [group[0].out[-1] for group in self.slots.values()])
@@ -252,9 +302,29 @@ class Batch:
         self._count("forward_steps", 1)
         self._count("decode_row_steps", len(slots))
 
+    def _decode_some(self, fed: set[int]) -> None:
+        """Decode the slots that took a token; the others (all rows paused) keep their logits."""
+        run = [s for s in self.slots if s in fed]
+        keep = [s for s in self.slots if s not in fed]
+        old = self.logits[[self.at[s] for s in keep]]
+        if run:
+            new = self.runner.decode(run, [self.slots[s][0].out[-1] for s in run])
+            self._count("forward_steps", 1)
+            self._count("decode_row_steps", len(run))
+            self.logits = torch.cat([new, old])
+        else:
+            self.logits = old
+        self.at = {s: i for i, s in enumerate(run + keep)}
+
+    def _logprobs(self) -> tuple[torch.Tensor, list[list[float]]]:
+        """Log-probs of the live slots' next tokens and each slot's top-k of them (k = top_logprobs)."""
+        lp = torch.log_softmax(self.logits.float(), -1)
+        top = lp.topk(min(self.top_logprobs, lp.shape[-1]), -1).values
+        return lp, top.tolist()
+
     def run(self, on_token: Callable[[Seq, int, str], None] | None = None) -> None:
-        """Step until every row is finished."""
-        while self.slots:
+        """Step until every row is finished (or paused)."""
+        while self.slots and self.running:
             self.step(on_token)
 
     def _count(self, key: str, n: int) -> None:
