@@ -208,8 +208,9 @@ class Runner:
 
         self.thinking = SamplingConfig(cfg.temperature, cfg.top_p, cfg.top_k, cfg.seed).validate()
 
-    def run_units(self, units: Sequence[Unit]) -> list[list[dict]]:
-        """Generate and grade a batch of units of one method and group: records per unit."""
+    def run_units(self, units: Sequence[Unit], progress=None) -> list[list[dict]]:
+        """Generate and grade a batch of units of one method and group: records per unit. `progress(1)`
+        is called as each unit x grid point finishes generating (by the methods that generate a grid)."""
         method, group = units[0].method, units[0].group
         prompts = [with_instruction(self.questions[u.qi].prompt, group.instruction) for u in units]
         if method == "rejection":
@@ -217,7 +218,8 @@ class Runner:
         else:
             seeds = [unit_seed(self.cfg.seed, self.questions[u.qi].id, u.sample) for u in units]
             grid = self.engine.generate_grid(prompts, [p.budget for p in group.points], self.thinking,
-                                             batch_size=self.batch_size, system=self.cfg.system, seeds=seeds)
+                                             batch_size=self.batch_size, system=self.cfg.system, seeds=seeds,
+                                             progress=progress)
             results, extra = grid, [[{} for _ in group.points] for _ in units]
         return [self._records(u, group, res, ex) for u, res, ex in zip(units, results, extra)]
 
@@ -353,22 +355,29 @@ def evaluate(cfg: EvalConfig, out: str | Path, engine: Engine | None = None, bat
     if sum(count[k] for k in keep) != len(records):
         records = [r for r in records if r["unit"] in keep]
         write_text_atomic(out / SAMPLES_FILE, "".join(json.dumps(r) + "\n" for r in records))
-    total = sum(len(b) for b in todo)
+    total = sum(len(u.group.points) for b in todo for u in b)  # traces: unit x grid point
 
     runner = Runner(cfg, engine, questions, judge, batch_size)
-    bar = _progress(progress, total, len(keep))
+    bar = _progress(progress, total, sum(count[k] for k in keep))
     try:
         with open(out / SAMPLES_FILE, "a") as f:
             for n, chunk in enumerate(todo):
                 if stop_after is not None and n >= stop_after:
                     return write_summary(out, cfg, questions, records, complete=False)
-                for recs in runner.run_units(chunk):
+                want, ticked = sum(len(u.group.points) for u in chunk), [0]
+
+                def tick(k: int, want: int = want, ticked: list = ticked) -> None:  # rows as the engine ends them
+                    k = min(k, want - ticked[0])
+                    ticked[0] += k
+                    bar(k)
+
+                for recs in runner.run_units(chunk, progress=tick):
                     f.write("".join(json.dumps(r) + "\n" for r in recs))  # one unit, one write
                     records.extend(recs)
                 f.flush()
                 os.fsync(f.fileno())
                 write_summary(out, cfg, questions, records, complete=False)
-                bar(len(chunk))
+                bar(want - ticked[0])  # the rest of the batch (methods that do not report rows)
     finally:
         bar(None)
     summary = write_summary(out, cfg, questions, records, complete=True)
@@ -380,7 +389,7 @@ def _progress(enabled: bool, total: int, already: int):
         return lambda n: None
     from .progress import progress_bar
 
-    return progress_bar("eval", "samples", total, resumed=already)
+    return progress_bar("eval", "traces", total, resumed=already)
 
 
 def load_run(folder: str | Path) -> tuple[dict, dict, list[dict]]:

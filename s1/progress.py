@@ -3,27 +3,42 @@
     step = progress_bar("eval", "samples", total=120); step(16); ...; step(None)  # None stops it
 
 In a terminal it is a rich bar with an ETA. When stderr is not a terminal (CI, `nohup`, `make demo > log`),
-a bar would print nothing until the end, so it writes a plain line every `every` seconds instead
-("eval: 48/120 samples (40%), 1m12s elapsed, about 1m48s left") and one when the stage ends.
+a bar would print nothing until the end, so it writes plain lines instead: one when the stage starts,
+one every `every` seconds ("eval: 48/120 samples (40%), 1m12s elapsed, about 1m48s left"), also while
+no work finishes (a slow batch still shows the stage is alive), and one when the stage ends. The period
+is 30 s, or $S1_PROGRESS_EVERY seconds.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
 from typing import Callable, TextIO
 
-EVERY_S = 30.0  # seconds between plain progress lines
+EVERY_S = 30.0  # seconds between plain progress lines (default)
+EVERY_ENV = "S1_PROGRESS_EVERY"
+
+
+def every_s() -> float:
+    """Seconds between plain progress lines: $S1_PROGRESS_EVERY, else 30."""
+    try:
+        v = float(os.environ.get(EVERY_ENV, EVERY_S))
+    except ValueError:
+        return EVERY_S
+    return v if v > 0 else EVERY_S
 
 
 def progress_bar(label: str, unit: str, total: int, completed: int = 0, resumed: int = 0,
-                 stream: TextIO | None = None, every: float = EVERY_S,
+                 stream: TextIO | None = None, every: float | None = None,
                  clock: Callable[[], float] = time.monotonic) -> Callable[[int | None], None]:
     """A started progress display; the returned `step(n)` advances it by n (thread-safe), `step(None)`
     stops it. `completed`: work counted as done from the start; `resumed`: work a resumed run found
-    done, said once at the start. `stream` defaults to stderr; `clock` is what the plain lines time."""
+    done, said once at the start. `stream` defaults to stderr; `every` to `every_s()`; `clock` is what
+    the plain lines time."""
     stream = stream or sys.stderr
+    every = every_s() if every is None else every
     from rich.console import Console
 
     console = Console(file=stream)
@@ -59,8 +74,9 @@ def _plain_lines(stream, label, unit, total, completed, resumed, every, clock):
     start = last = clock()
     state = {"done": completed, "shown": completed, "stopped": False}
     lock = threading.Lock()
-    if resumed:
-        _write(stream, f"{label}: resuming: {resumed} {unit} already done")
+    stop = threading.Event()
+    _write(stream, f"{label}: {total - completed} of {total} {unit} to do"
+           + (f" (resuming: {resumed} already done)" if resumed else ""))
 
     def line(now: float) -> str:
         done = state["done"]
@@ -79,6 +95,7 @@ def _plain_lines(stream, label, unit, total, completed, resumed, every, clock):
             now = clock()
             if n is None:
                 state["stopped"] = True
+                stop.set()
                 _write(stream, line(now) + (" (done)" if state["done"] >= total else " (stopped)"))
                 return
             state["done"] += n
@@ -86,6 +103,19 @@ def _plain_lines(stream, label, unit, total, completed, resumed, every, clock):
                 last, state["shown"] = now, state["done"]
                 _write(stream, line(now))
 
+    def heartbeat() -> None:  # a line every period even when no step comes (one slow batch, a model loading)
+        nonlocal last
+        while not stop.wait(every):
+            with lock:
+                now = clock()
+                if not state["stopped"] and now - last >= every:
+                    last, state["shown"] = now, state["done"]
+                    try:
+                        _write(stream, line(now))
+                    except (OSError, ValueError):  # the stream was closed under a stage that never stopped
+                        return
+
+    threading.Thread(target=heartbeat, name=f"progress-{label}", daemon=True).start()
     return step
 
 

@@ -4,10 +4,11 @@ training loop's progress through the same display (a real Trainer on a tiny mode
 import io
 import json
 import re
+import time
 
 from helpers import WORDS, smol_tokenizer, tiny_model
 
-from s1.progress import fmt_seconds, progress_bar
+from s1.progress import every_s, fmt_seconds, progress_bar
 from s1.train import TrainConfig, train
 
 
@@ -24,7 +25,7 @@ def test_a_log_gets_a_line_every_period_and_one_at_the_end():
     step = progress_bar("eval", "samples", total=120, stream=log, every=30, clock=clock)
     clock.now += 10
     step(12)  # 10 s: too soon for a line
-    assert log.getvalue() == ""
+    assert log.getvalue() == "eval: 120 of 120 samples to do\n"
     clock.now += 20
     step(12)  # 30 s: a line, with the time left at this run's rate (24 in 30 s -> 96 in 120 s)
     clock.now += 29
@@ -33,6 +34,7 @@ def test_a_log_gets_a_line_every_period_and_one_at_the_end():
     step(None)
     step(5)  # after the stop: ignored
     assert log.getvalue().splitlines() == [
+        "eval: 120 of 120 samples to do",
         "eval: 24/120 samples (20%), 30s elapsed, about 2m00s left",
         "eval: 25/120 samples (20%), 1m30s elapsed, about 5m42s left (stopped)",
     ]
@@ -47,10 +49,33 @@ def test_resumed_work_is_said_once_and_does_not_count_in_the_rate():
     step(2)
     step(None)
     assert log.getvalue().splitlines() == [
-        "traces: resuming: 6 rows already done",
+        "traces: 4 of 10 rows to do (resuming: 6 already done)",
         "traces: 8/10 rows (80%), 8s elapsed, about 8s left",
         "traces: 10/10 rows (100%), 16s elapsed (done)",
     ]
+
+
+def test_a_slow_stage_still_gets_its_periodic_lines():
+    """No step for a long time (one slow batch): the line comes anyway, every period."""
+    log, clock = io.StringIO(), Clock()
+    step = progress_bar("eval", "samples", total=10, stream=log, every=0.05, clock=clock)
+    step(2)
+    clock.now += 60
+    deadline = time.monotonic() + 10
+    while log.getvalue().count("\n") < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    step(None)
+    lines = log.getvalue().splitlines()
+    assert lines[1] == "eval: 2/10 samples (20%), 1m00s elapsed, about 4m00s left"
+    assert lines[-1] == "eval: 2/10 samples (20%), 1m00s elapsed, about 4m00s left (stopped)"
+
+
+def test_the_period_comes_from_the_environment(monkeypatch):
+    monkeypatch.setenv("S1_PROGRESS_EVERY", "0.5")
+    assert every_s() == 0.5
+    for bad in ("soon", "0", "-1"):
+        monkeypatch.setenv("S1_PROGRESS_EVERY", bad)
+        assert every_s() == 30.0
 
 
 def test_fmt_seconds():
@@ -69,7 +94,7 @@ def test_training_reports_its_steps_in_a_log(tmp_path, capsys):
     s = train(cfg, progress=True)
     err = capsys.readouterr().err
     assert s["steps"] == 2
-    # a short run gets only the closing line (the period is 30 s), and not the Trainer's tqdm bar
-    [line] = [line for line in err.splitlines() if line.startswith("train:")]
-    assert line.startswith("train: 2/2 steps (100%), ") and line.endswith(" elapsed (done)")
+    # a short run gets only the opening and the closing line (the period is 30 s), and not the Trainer's tqdm bar
+    first, line = [line for line in err.splitlines() if line.startswith("train:")]
+    assert first == "train: 2 of 2 steps to do" and line.startswith("train: 2/2 steps (100%), ") and line.endswith(" elapsed (done)")
     assert not re.search(r"\d/2 \[", err), err
