@@ -204,7 +204,7 @@ class RowBudget:
         self.probe_tokens = 0  # tokens decoded by discarded trial answers (never part of the trace)
         self.last_trial: tuple[int, ...] | None = None
         self._exit: float | None = None  # a probe passed: end the thinking at the next sampled token
-        self._last_probe = -b.probe_gap
+        self._last_probe = 0  # the first probe comes probe_gap tokens into the thinking
         self._policy = b.adaptive
         self._bounds = Boundaries()
         self._boundary = self._para_repeat = False

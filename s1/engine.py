@@ -9,6 +9,7 @@ forced independently, and a finished row gives its KV-cache slot back at once (s
 
 from __future__ import annotations
 
+from . import early_exit
 from .generation import Backend, GenerationResult, Prepared, SamplingConfig  # noqa: F401 (re-exported)
 from .runner import make_runner
 from .step import Batch, Seq
@@ -76,7 +77,10 @@ class Engine(Backend):
                     for i, seq in zip(chunk, leads):
                         where[batch.fork(seq, prep.row(i, j, self.context_length))] = (i, j)
                 try:
-                    batch.run(on_token)
+                    if any(b.early_exit is not None for b in budgets):
+                        early_exit.run(batch, on_token)  # probes trial answers on forked rows
+                    else:
+                        batch.run(on_token)
                 except BaseException:
                     batch.clear()
                     raise

@@ -73,6 +73,7 @@ class GenerationResult:
     events: list[dict] = field(default_factory=list)
     thinking_steps: int | None = None  # paragraphs written, under step-conditional control
     completion_ids: list[int] = field(default_factory=list, repr=False)
+    probe_tokens: int = 0  # tokens of discarded trial answers (early exit), not part of the trace
 
     def to_dict(self, ids: bool = False) -> dict:
         d = asdict(self)
@@ -227,6 +228,7 @@ class Backend:
             events=[dict(e) for e in rec["events"]],
             thinking_steps=rec["steps"],
             completion_ids=list(rec["completion_ids"]),
+            probe_tokens=rec.get("probe_tokens", 0),
         )
 
     def close(self) -> None:
@@ -246,4 +248,5 @@ def row_record(row: RowBudget, out: Sequence[int]) -> dict:
         "events": [e.as_dict() for e in row.events],
         "steps": row.steps if row.plan.budget.max_steps is not None else None,
         "completion_ids": list(out),
+        "probe_tokens": getattr(row, "probe_tokens", 0),
     }

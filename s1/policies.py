@@ -99,6 +99,8 @@ def check(b) -> None:
         raise PolicyError(f"probe tokens must be in [1, 64], got {b.probe_tokens}")
     if b.probe_mode not in PROBE_MODES:
         raise PolicyError(f"probe mode must be one of {', '.join(PROBE_MODES)}, got {b.probe_mode!r}")
+    if b.early_exit is not None and b.probe_tokens >= b.max_answer_tokens:
+        raise PolicyError(f"probe tokens ({b.probe_tokens}) must be fewer than max answer tokens ({b.max_answer_tokens})")
     if b.probe_gap < 1:
         raise PolicyError(f"probe gap must be >= 1 token, got {b.probe_gap}")
 
