@@ -36,7 +36,8 @@ def add_parser(sub) -> None:
     r.add_argument("config", help="YAML config (s1 curate init writes one)")
     co = cs.add_parser("collect", help="merge question pools into one schema")
     co.add_argument("--source", action="append", required=True, metavar="NAME=SPEC",
-                    help="a local file or Hub dataset id; 'builtin' for the built-in pool (repeatable)")
+                    help="a local file or Hub dataset id; 'builtin' for the built-in pool; "
+                         "'rg:<dataset>[:n=100,seed=0,...]' for reasoning-gym questions (repeatable)")
     co.add_argument("--map", action="append", default=[], metavar="NAME:COLUMN=SOURCECOLUMN",
                     help="column mapping of a source, e.g. numina:question=problem (repeatable)")
     co.add_argument("--limit", type=int, help="rows per source")

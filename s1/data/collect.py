@@ -135,7 +135,8 @@ def collect(sources: list[Source], out: str | Path, on_error: str = "raise") -> 
 
 def sources_from_specs(specs: list[str], maps: list[str], out: str | Path, limit: int | None = None) -> list[Source]:
     """Sources from `s1 curate collect` flags: specs 'NAME=FILE_OR_HUB_ID' (a bare path is named by its stem;
-    'NAME=builtin' writes the built-in pool next to `out` first) and maps 'NAME:COLUMN=SOURCECOLUMN'."""
+    'NAME=builtin' writes the built-in pool next to `out` first, 'NAME=rg:<dataset>[:knobs]' reasoning-gym
+    questions) and maps 'NAME:COLUMN=SOURCECOLUMN'."""
     mappings: dict[str, dict] = {}
     for m in maps:
         name, _, rest = m.partition(":")
@@ -153,6 +154,12 @@ def sources_from_specs(specs: list[str], maps: list[str], out: str | Path, limit
 
             spec = str(Path(out).with_name(f".{name}-builtin.jsonl"))
             write_rows(spec, builtin_pool())
+        elif spec.startswith("rg:"):  # NAME=rg:<dataset>[:n=..,seed=..,key=value]: reasoning-gym questions
+            from .rg_source import rg_rows
+
+            rows = rg_rows([spec[3:]])
+            spec = str(Path(out).with_name(f".{name}-rg.jsonl"))
+            write_rows(spec, rows)
         sources.append(Source(name, spec, mappings.get(name), limit=limit))
     unknown = set(mappings) - {s.name for s in sources}
     if unknown:

@@ -23,6 +23,7 @@ from . import CurateError
 from .checkpoint import Checkpoint
 from .domains import Classifier, parse_classifier
 from .msc import MSC
+from .rg_source import rg_verifier
 from .rowfiles import RowWriter, count_rows, iter_rows
 
 log = logging.getLogger(__name__)
@@ -63,11 +64,15 @@ def gold_answer(solution: str | None) -> str | None:
     return boxed or solution.strip()
 
 
-def grade_answer(answer_text: str, solution: str | None, judge=None, timeout: float = 5.0) -> bool | None:
-    """A solver's verdict on one row: True/False, or None when the row has no solution to grade against."""
+def grade_answer(answer_text: str, solution: str | None, judge=None, timeout: float = 5.0,
+                 verifier: dict | None = None) -> bool | None:
+    """A solver's verdict on one row: True/False, or None when the row has no solution to grade against.
+    verifier: a reasoning-gym row's (metadata["rg"], s1.data.rg_source): the dataset's own check decides."""
     from ..grading import grade
 
     gold = gold_answer(solution)
+    if verifier is not None:
+        return grade(answer_text or "", gold or "", "rg", timeout=timeout, verifier=verifier).correct
     if gold is None:
         return None
     return grade(answer_text or "", gold, "math", timeout=timeout, judge=judge).correct
@@ -155,7 +160,8 @@ def _features(rows: list[dict], tok, solvers: list[_Solver], classifier: Classif
     # difficulty
     for r in out:  # None without solvers: "unknown", the same after a round trip through Parquet
         r["solver_correct"] = {s.spec: None for s in solvers} if solvers else None
-    gradable = [i for i, r in enumerate(rows) if gold_answer(r.get("solution")) is not None
+    verifiers = [rg_verifier(r) for r in rows]
+    gradable = [i for i, r in enumerate(rows) if (gold_answer(r.get("solution")) is not None or verifiers[i])
                 and (r.get("question") or "").strip()]
     for solver in solvers:
         answers = _solve(solver, rows, gradable, budget, answer_tokens, batch_size) if gradable else {}
@@ -164,7 +170,8 @@ def _features(rows: list[dict], tok, solvers: list[_Solver], classifier: Classif
                 errors[i].append(err)
                 continue
             try:
-                out[i]["solver_correct"][solver.spec] = grade_answer(answer, rows[i].get("solution"), judge)
+                out[i]["solver_correct"][solver.spec] = grade_answer(answer, rows[i].get("solution"), judge,
+                                                                     verifier=verifiers[i])
             except Exception as e:  # noqa: BLE001 - GradingError (e.g. an unreachable judge) and friends
                 errors[i].append(f"grading {solver.spec}: {' '.join(str(e).split())[:200]}")
 

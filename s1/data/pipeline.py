@@ -105,6 +105,7 @@ SETTING_TYPES = {
                "solvers_must_fail": ("bool", None), "seed_ids": ("ids", None)},
     "builtin": {"n": ("int", 1), "seed": ("int", None), "generators": ("names?", None),
                 "difficulties": ("names?", None)},
+    "rg": {"datasets": ("names", None), "n": ("int", 1), "seed": ("int", None)},
     "source": {"name": ("str", None), "spec": ("str", None), "split": ("str", None), "limit": ("int", 1),
                "config": ("str?", None), "revision": ("str?", None), "cot_type": ("str?", None)},
 }
@@ -157,6 +158,17 @@ def _check_types(cfg: dict, path) -> None:
             if src["builtin"] is not None and not isinstance(src["builtin"], dict):
                 raise CurateError(f"{path}: source {i}: builtin must be a mapping of options")
             _check_group(src["builtin"] or {}, SETTING_TYPES["builtin"], f"source {i}: builtin.", path)
+        if "rg" in src:  # reasoning-gym (s1.data.rg_source): a bad dataset name fails here, before the run folder
+            from .rg_source import parse_specs
+
+            opts = src["rg"] if isinstance(src["rg"], dict) else {}
+            if not isinstance(src["rg"], dict) or set(opts) - set(SETTING_TYPES["rg"]):
+                raise CurateError(f"{path}: source {i}: rg must be a mapping of datasets, n, seed")
+            _check_group(opts, SETTING_TYPES["rg"], f"source {i}: rg.", path)
+            try:
+                parse_specs(opts.get("datasets"), opts.get("n", 100), opts.get("seed", 0))
+            except CurateError as e:
+                raise CurateError(f"{path}: source {i}: {e}") from None
 
 
 def _sources(cfg: dict, out: Path):
@@ -181,9 +193,16 @@ def _sources(cfg: dict, out: Path):
                 raise CurateError(f"source {s['name']}: {e}") from None
             write_rows(path, rows)
             srcs.append(Source(s["name"], str(path)))
+        elif "rg" in s:
+            from .rg_source import rg_rows
+
+            opts = s["rg"] or {}
+            path = out / f"00-{s['name']}.jsonl"
+            write_rows(path, rg_rows(opts.get("datasets"), n=int(opts.get("n", 100)), seed=int(opts.get("seed", 0))))
+            srcs.append(Source(s["name"], str(path)))
         else:
             if "spec" not in s:
-                raise CurateError(f"source {s['name']}: needs a spec (a file or a Hub dataset id)")
+                raise CurateError(f"source {s['name']}: needs a spec (a file, a Hub dataset id), builtin or rg")
             known = {"name", "spec", "mapping", "split", "limit", "config", "cot_type", "revision"}
             bad = set(s) - known
             if bad:
