@@ -6,6 +6,8 @@ import json
 import re
 import time
 
+import pytest
+import yaml
 from helpers import WORDS, smol_tokenizer, tiny_model
 
 from s1.progress import every_s, fmt_seconds, progress_bar
@@ -98,3 +100,39 @@ def test_training_reports_its_steps_in_a_log(tmp_path, capsys):
     first, line = [line for line in err.splitlines() if line.startswith("train:")]
     assert first == "train: 2 of 2 steps to do" and line.startswith("train: 2/2 steps (100%), ") and line.endswith(" elapsed (done)")
     assert not re.search(r"\d/2 \[", err), err
+
+
+@pytest.mark.slow
+def test_a_demo_sent_to_a_file_shows_every_stage_progress(tmp_path, tiny_dir, capfd, monkeypatch):
+    """`s1 demo ... 2> log`: each stage (here featurize with a base-model solver and eval, run as the
+    subprocesses `s1 demo` starts) writes start, periodic and end lines; the runner's stage list,
+    estimates and table are in the log and in DIR/logs/demo.log."""
+    from s1.demo import load_recipe, run_recipe
+
+    monkeypatch.setenv("S1_PROGRESS_EVERY", "0.2")
+    rows = [{"id": f"q{i}", "question": f"What is {i} + 2?", "solution": f"The answer is \\boxed{{{i + 2}}}.",
+             "thinking": f"{i} + 2 = {i + 2}", "attempt": f"\\boxed{{{i + 2}}}"} for i in range(6)]
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump({
+        "vars": {"model": str(tiny_dir)},
+        "files": {"traced.jsonl": "".join(json.dumps(r) + "\n" for r in rows)},
+        "stages": [
+            {"name": "featurize", "out": "${out}/features.jsonl", "estimate": 20,
+             "run": "s1 curate featurize ${out}/traced.jsonl -o ${out}/features.jsonl --tokenizer ${model} "
+                    "--solvers ${model} --solver-budget 4"},
+            {"name": "eval", "out": "${out}/eval", "estimate": 20,
+             "run": "s1 eval --model ${model} --task arith:n=3,steps=1,digits=1 --max-thinking 4,8 --max-answer 4 "
+                    "--batch-size 3 --out ${out}/eval"}],
+        "report": {"title": "progress"}}))
+    out = tmp_path / "run"
+    told = []
+    run_recipe(load_recipe(recipe, out), log=told.append)
+    err = capfd.readouterr().err
+    for stage, unit, total in (("featurize", "rows", 6), ("eval", "traces", 6)):
+        lines = [x for x in err.splitlines() if x.startswith(f"{stage}: ")]
+        assert lines[0] == f"{stage}: {total} of {total} {unit} to do", err
+        assert lines[-1].startswith(f"{stage}: {total}/{total} {unit} (100%), ") and lines[-1].endswith("(done)")
+    log = (out / "logs" / "demo.log").read_text()
+    for said in told:
+        assert said in log
+    assert "[1/2] featurize" in log and "estimated 20s on 2 idle CPU cores" in log and "| featurize |" in log

@@ -42,8 +42,19 @@ def run_subprocess(command: str, logfile) -> int:
     return subprocess.call(argv(command), stdout=logfile, stderr=None, env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
 
+def mirrored(log, path: Path):
+    """`log`, with every message also appended to `path` (time-stamped): the run's story stays in the run
+    folder whatever the terminal or redirection did with it."""
+    def both(msg: str) -> None:
+        log(msg)
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {msg}\n" if msg else "\n")
+    return both
+
+
 def run_recipe(recipe: Recipe, log=print, dry_run: bool = False, execute=run_subprocess) -> dict:
-    """Run every stage (skipping finished ones), then write DIR/report/. Returns the record.
+    """Run every stage (skipping finished ones), then write DIR/report/. Returns the record. What is
+    logged (stages, estimates, the final table) also goes to DIR/logs/demo.log.
     `execute(command, logfile) -> exit code` runs one stage (default: a subprocess)."""
     out = recipe.out
     if dry_run:
@@ -65,6 +76,7 @@ def run_recipe(recipe: Recipe, log=print, dry_run: bool = False, execute=run_sub
         if not target.exists() or target.read_text() != text:
             write_text_atomic(target, text)
     (out / "logs").mkdir(exist_ok=True)
+    log = mirrored(log, out / "logs" / "demo.log")  # the stages, estimates and table also in a file
 
     total = len(recipe.stages)
     by_name = {s.name: s for s in recipe.stages}
