@@ -1,10 +1,12 @@
 """`s1 serve`: an OpenAI-compatible HTTP server with thinking budgets.
 
 Routes: GET /v1/models, POST /v1/chat/completions, POST /v1/completions (streaming with SSE or
-not, n > 1, stop sequences, usage with reasoning tokens). Chat responses carry the thinking in
+not, n > 1, stop sequences, usage with reasoning tokens), and vLLM's tokenizer routes GET /tokenizer_info,
+POST /tokenize, POST /detokenize (s1.serve.tokens). Chat responses carry the thinking in
 `reasoning_content` and the answer in `content`. A completions request without `thinking` /
 `reasoning_effort` is a plain completion of the prompt (so `s1 serve` is itself a server the
-`openai` backend can drive); with them, the prompt is taken as rendered up to where thinking starts.
+`openai` backend can drive; `echo` + `logprobs` score it); with them, the prompt is taken as rendered
+up to where thinking starts, `text` is the answer and `reasoning_content` the thinking.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from ..generation import overflow
 from .choice import Choice
 from .protocol import GenRequest, Limits, RequestError, load_json, parse
 from .service import PlainRow, ServiceError
+from .tokens import detokenize, logprobs_block, tokenize, tokenizer_info
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +127,8 @@ class Server:
         if req.model is not None and req.model != self.settings.model_name:
             raise RequestError(f"model '{req.model}' is not served here (this server has "
                                f"'{self.settings.model_name}')", "model", status=404, kind="not_found_error")
+        if req.echo or req.logprobs is not None:
+            self.scoring_model()
         cap, wanted = self.settings.max_concurrent, len(req.prompts) * req.n
         if wanted > cap:
             raise RequestError(f"{wanted} choices in one request; this server runs at most {cap} at once", "n")
@@ -146,9 +151,28 @@ class Server:
             return StreamingResponse(events, media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
         try:
             await self._run_all(request, req, choices, base)
+            scored = await self._logprobs(req, choices) if req.echo or req.logprobs is not None else None
         finally:
             release()
-        return JSONResponse(self._response(req, rid, choices, all_ids))
+        return JSONResponse(self._response(req, rid, choices, all_ids, scored))
+
+    def scoring_model(self):
+        """The transformers model that scores `echo` / `logprobs` requests (an upstream server has none here)."""
+        model = getattr(getattr(self.service, "engine", None), "model", None)
+        if model is None:
+            raise RequestError("'echo' and 'logprobs' need the in-process model (not --upstream)", "logprobs")
+        return model
+
+    async def _logprobs(self, req: GenRequest, choices: list[Choice]) -> list[dict]:
+        """Each choice's legacy `logprobs` (prompt tokens too with echo), scored by the in-process model."""
+        from ..logprobs import score
+
+        model = self.scoring_model()
+        seqs = [list(c.ids) + list(c.out) for c in choices]
+        shown = [0 if req.echo else len(c.ids) for c in choices]  # where each choice's logprobs start
+        rows = await asyncio.to_thread(score, model, seqs, [max(k, 1) for k in shown], req.logprobs or 0, len(seqs))
+        return [logprobs_block(self.tok, seq, [None] * (len(seq) - len(row)) + row, k)
+                for seq, row, k in zip(seqs, rows, shown)]
 
     def _claim(self, k: int):
         """Count k choices in flight; the returned function gives them back (once, however often called)."""
@@ -209,6 +233,8 @@ class Server:
                 ch = {"index": index, "delta": delta or {}, "finish_reason": finish}
             else:
                 ch = {"index": index, "text": (delta or {}).get("text", ""), "logprobs": None, "finish_reason": finish}
+                if "reasoning_content" in (delta or {}):
+                    ch["reasoning_content"] = delta["reasoning_content"]
                 if req.return_token_ids and ids is not None:
                     ch["token_ids"] = ids
             if extra:
@@ -264,15 +290,19 @@ class Server:
         return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
                 "completion_tokens_details": {"reasoning_tokens": sum(c.thinking_tokens for c in choices)}}
 
-    def _response(self, req: GenRequest, rid: str, choices: list[Choice], all_ids) -> dict:
+    def _response(self, req: GenRequest, rid: str, choices: list[Choice], all_ids, scored=None) -> dict:
         out = []
-        for c in choices:
+        for k, c in enumerate(choices):
             if req.kind == "chat":
                 ch = {"index": c.index, "message": {"role": "assistant", "content": c.body.text,
                                                     "reasoning_content": c.think.text},
                       "finish_reason": c.finish, "logprobs": None}
             else:
-                ch = {"index": c.index, "text": c.body.text, "finish_reason": c.finish, "logprobs": None}
+                text = self.tok.decode(c.ids) + c.body.text if req.echo else c.body.text
+                ch = {"index": c.index, "text": text, "finish_reason": c.finish,
+                      "logprobs": scored[k] if scored else None}
+                if c.split:
+                    ch["reasoning_content"] = c.think.text
                 if req.return_token_ids:
                     ch["token_ids"] = c.out
                 if isinstance(c.row, PlainRow) and c.row.stop_token is not None and not c.body.stopped:
@@ -317,6 +347,22 @@ def create_app(service, settings: ServeSettings) -> FastAPI:
         server.check_auth(request)
         return {"object": "list", "data": [{"id": settings.model_name, "object": "model", "created": server.created,
                                             "owned_by": "s1", "max_model_len": service.context_length}]}
+
+    @app.get("/tokenizer_info")
+    async def tokenizer_info_route(request: Request):
+        server.check_auth(request)
+        return tokenizer_info(server.tok, service.context_length)
+
+    @app.post("/tokenize")
+    async def tokenize_route(request: Request):
+        server.check_auth(request)
+        body = await server.read_json(request)
+        return await asyncio.to_thread(tokenize, body, server.tok, server.template, service.context_length)
+
+    @app.post("/detokenize")
+    async def detokenize_route(request: Request):
+        server.check_auth(request)
+        return detokenize(await server.read_json(request), server.tok)
 
     @app.get("/health")
     async def health():

@@ -2,6 +2,8 @@
 
 `TextStream` detokenizes incrementally and holds back text that may begin a stop string; `Choice`
 routes each token to the thinking (`reasoning_content`) or the answer and settles the finish reason.
+With thinking, chat and completions alike keep the two apart: the answer is `content` (chat) or `text`
+(completions), stop strings apply to it only. A plain completion (no thinking) is all `text`.
 """
 
 from __future__ import annotations
@@ -65,7 +67,9 @@ class Choice:
     def __init__(self, index: int, ids: list[int], row, tokenizer, req: GenRequest, chat: bool, hidden=frozenset()):
         self.index, self.ids, self.row, self.chat, self.hidden = index, ids, row, chat, hidden
         self.think = TextStream(tokenizer)
-        self.body = TextStream(tokenizer, req.stops)  # chat: the answer; completions: the whole continuation
+        self.body = TextStream(tokenizer, req.stops)  # the answer (a plain completion: the whole continuation)
+        self.split = chat or isinstance(row, RowBudget)  # thinking and answer go to separate fields
+        self.answer_field = "content" if chat else "text"
         self.out: list[int] = []
         self.thinking_tokens = 0
         self.finish: str | None = None
@@ -77,11 +81,11 @@ class Choice:
         self.out.append(tok)
         if part == "think":
             self.thinking_tokens += 1
-        if self.chat:
+        if self.split:
             if part == "think":
                 self._add("reasoning_content", self.think.push(tok), tok)
             elif part == "answer":
-                self._add("content", self.body.push(tok), tok)
+                self._add(self.answer_field, self.body.push(tok), tok)
         else:
             self._add("text", self.body.push(tok), tok)
 
@@ -94,13 +98,13 @@ class Choice:
 
     def close(self) -> None:
         """The row ended (or a stop string cut it): flush held text and settle the finish reason."""
-        if self.chat:
+        if self.split:
             rest = self.think.flush()
             if rest:
                 self.events.append(("reasoning_content", rest, []))
         rest = self.body.flush()
         if rest:
-            self.events.append(("content" if self.chat else "text", rest, []))
+            self.events.append((self.answer_field, rest, []))
         self.finish = "stop" if self.body.stopped else (self.row.finish_reason or "stop")
 
     def info(self) -> dict:

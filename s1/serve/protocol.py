@@ -4,10 +4,17 @@ Everything a client can get wrong raises `RequestError` (HTTP 400 with an OpenAI
 The thinking controls are an extra request field, as reasoning APIs do it:
 
     {"thinking": {"min_tokens": 512, "max_tokens": 4096, "num_ignore": 1, "extend": ["Wait"],
-                  "answer_prefix": "Final Answer:", "on_turn_end": "answer" | "delimiter"},
+                  "answer_prefix": "Final Answer:", "on_turn_end": "answer" | "delimiter",
+                  # adaptive policies (s1/policies.py), all optional:
+                  "wait_schedule": "linear:0.5@0.6", "break_loops": "12:3", "loop_action": "end" | "extend",
+                  "round_temperatures": [0.7, 1.0], "round_top_p": [0.95], "extend_penalty": 1.0},
      "reasoning_effort": "low" | "medium" | "high"}          # mapped to a maximum thinking budget
 
 `max_tokens` / `max_completion_tokens` bound the answer (the content), not the thinking.
+On /v1/completions with thinking, `text` is the answer and `reasoning_content` the thinking; `stop`
+strings end the answer only, never the thinking (as on chat). `echo` and `logprobs` (0-5, the legacy
+completions form: prompt-token log-probs with echo) are for plain completions, without thinking and
+without streaming (a stream's `logprobs` are null).
 A request's `n` counts per prompt: `len(prompt list) * n` choices in all, which `Limits.max_n` caps.
 """
 
@@ -25,7 +32,9 @@ COMMON = {"model", "max_tokens", "max_completion_tokens", "temperature", "top_p"
           "frequency_penalty", "logprobs", "top_logprobs", "stop_token_ids", "return_token_ids"}
 CHAT = COMMON | {"messages"}
 COMPLETIONS = COMMON | {"prompt", "echo"}
-THINKING = {"min_tokens", "max_tokens", "num_ignore", "extend", "answer_prefix", "on_turn_end"}
+THINKING = {"min_tokens", "max_tokens", "num_ignore", "extend", "answer_prefix", "on_turn_end", "early_exit",
+            "wait_schedule", "break_loops", "loop_action", "round_temperatures", "round_top_p", "extend_penalty"}
+POLICIES = ("wait_schedule", "break_loops", "loop_action", "round_temperatures", "round_top_p", "extend_penalty")
 ROLES = {"system", "user", "assistant", "developer"}
 
 
@@ -67,6 +76,8 @@ class GenRequest:
     max_tokens_given: bool
     return_token_ids: bool
     model: str | None
+    echo: bool = False
+    logprobs: int | None = None  # completions: log-probs of each token and its `logprobs` most likely
 
 
 # Temperatures below this are greedy: dividing logits by less overflows float32 into inf / nan.
@@ -153,8 +164,6 @@ def parse(body, kind: str, limits: Limits) -> GenRequest:
         prompts = [_messages(body.get("messages"))]
     else:
         prompts = _prompts(body.get("prompt"))
-        if body.get("echo"):
-            raise RequestError("'echo' is not supported", "echo")
     for key in ("presence_penalty", "frequency_penalty"):
         if _num(body, key, float, default=0) != 0:
             raise RequestError(f"'{key}' is not supported (only 0)", key)
@@ -193,6 +202,7 @@ def parse(body, kind: str, limits: Limits) -> GenRequest:
     mt_key = "max_completion_tokens" if body.get("max_completion_tokens") is not None else "max_tokens"
     max_tokens = _num(body, mt_key, int, 1, limits.max_answer_tokens, None)
     budget = _budget(body, kind, limits, max_tokens or limits.default_answer_tokens)
+    echo, logprobs = _scoring(body, kind, budget, stream)
     model = body.get("model")
     if model is not None and not isinstance(model, str):
         raise RequestError("'model' must be a string", "model")
@@ -201,7 +211,33 @@ def parse(body, kind: str, limits: Limits) -> GenRequest:
         sampling=SamplingConfig(temperature, top_p, max(top_k, 0), seed), seed=seed, stops=stops,
         stop_token_ids=list(stop_ids), budget=budget, max_tokens=max_tokens or limits.default_answer_tokens,
         max_tokens_given=max_tokens is not None, return_token_ids=bool(body.get("return_token_ids")), model=model,
+        echo=echo, logprobs=logprobs,
     )
+
+
+MAX_LOGPROBS = 5
+SCORING = ("lm-eval's loglikelihood, multiple_choice and loglikelihood_rolling tasks score text as given, "
+           "without thinking")
+
+
+def _scoring(body: dict, kind: str, budget, stream: bool) -> tuple[bool, int | None]:
+    """(echo, logprobs) of a completions request: the legacy form, where logprobs is a count."""
+    if kind != "completion":
+        return False, None  # chat's logprobs flags are accepted and not computed
+    echo = body.get("echo") or False
+    if not isinstance(echo, bool):
+        raise RequestError("'echo' must be true or false", "echo")
+    logprobs = _num(body, "logprobs", int, 0, MAX_LOGPROBS, None)
+    if not echo and logprobs is None:
+        return False, None
+    if budget is not None:
+        raise RequestError("'echo' and 'logprobs' are for plain completions: drop 'thinking' / 'reasoning_effort' "
+                           f"({SCORING})", "echo" if echo else "logprobs")
+    if stream:  # a stream carries no log-probs (clients that probe for token ids ask for them anyway)
+        if echo:
+            raise RequestError("'echo' needs \"stream\": false", "echo")
+        return False, None
+    return echo, logprobs
 
 
 def _budget(body: dict, kind: str, limits: Limits, answer_tokens: int) -> BudgetConfig | None:
@@ -243,10 +279,17 @@ def _budget(body: dict, kind: str, limits: Limits, answer_tokens: int) -> Budget
     prefix = thinking.get("answer_prefix", "Final Answer:")
     if prefix is not None and not isinstance(prefix, str):
         raise RequestError("'thinking.answer_prefix' must be a string or null", "thinking")
+    if thinking.get("early_exit") is not None:
+        raise RequestError("'thinking.early_exit' is not served (its probes fork rows): use s1 eval or the Python API",
+                           "thinking")
+    policy = {k: thinking[k] for k in POLICIES if thinking.get(k) is not None}
+    for k in ("round_temperatures", "round_top_p"):
+        if k in policy and not isinstance(policy[k], list):
+            raise RequestError(f"'thinking.{k}' must be a list of numbers", "thinking")
     try:
         return BudgetConfig(max_thinking_tokens=cap, min_thinking_tokens=low, num_ignore=ignore, extend=tuple(extend),
                             answer_prefix=prefix or None, max_answer_tokens=answer_tokens,
-                            on_turn_end=thinking.get("on_turn_end") or "answer").validate()
+                            on_turn_end=thinking.get("on_turn_end") or "answer", **policy).validate()
     except BudgetError as e:
         raise RequestError(f"bad thinking budget: {e}", "thinking") from None
 
