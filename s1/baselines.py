@@ -19,6 +19,7 @@ from typing import Callable
 from .budget import BudgetConfig
 
 TOKEN_INSTRUCTION = "Think for up to {n} tokens."
+LENGTH_INSTRUCTION = "Think for {n} tokens."  # what `s1 train --length-instruction` teaches
 STEP_INSTRUCTION = "Think for up to {n} steps."
 # our wording of the two classes of class-conditional control
 CLASS_INSTRUCTIONS = {
@@ -77,9 +78,9 @@ def budget_forcing(cfg) -> list[Group]:
     return [Group("all", None, points)]
 
 
-def token_conditional(cfg, forcing: bool = False) -> list[Group]:
+def token_conditional(cfg, forcing: bool = False, instruction: str = TOKEN_INSTRUCTION) -> list[Group]:
     return [
-        Group(f"tokens={m}", TOKEN_INSTRUCTION.format(n=m),
+        Group(f"tokens={m}", instruction.format(n=m),
               (Point(f"tokens={m}", point_budget(cfg, max_thinking_tokens=m if forcing else None,
                                             min_thinking_tokens=0), None, m),))
         for m in _limits(cfg)
@@ -134,10 +135,43 @@ def majority_ks(samples: int) -> list[int]:
     return ks + [samples]
 
 
+# adaptive thinking (s1/policies.py, s1/early_exit.py): budget forcing's grid with one policy on
+ADAPTIVE_METHODS = ("early-exit", "wait-schedule", "break-loops", "round-sampling")
+FORKING_METHODS = ("early-exit", "round-sampling")  # need the in-process engine (forks, per-row sampling)
+
+
+def adaptive_settings(method: str, cfg) -> dict:
+    """The BudgetConfig fields that turn `method`'s policy on, from the run's settings."""
+    if method == "early-exit":
+        return dict(early_exit=cfg.early_exit, probe_tokens=cfg.probe_tokens, probe_mode=cfg.probe_mode,
+                    probe_gap=cfg.probe_gap)
+    if method == "wait-schedule":
+        return dict(wait_schedule=cfg.wait_schedule, policy_seed=cfg.seed)
+    if method == "break-loops":
+        return dict(break_loops=cfg.break_loops, loop_action=cfg.loop_action)
+    if not (cfg.round_temperatures or cfg.round_top_p or cfg.extend_penalty):
+        raise ValueError("needs --round-temperature, --round-top-p or --extend-penalty")
+    return dict(round_temperatures=tuple(cfg.round_temperatures), round_top_p=tuple(cfg.round_top_p),
+                extend_penalty=cfg.extend_penalty)
+
+
+def adaptive(method: str, cfg) -> list[Group]:
+    extra = adaptive_settings(method, cfg)
+    lo = cfg.min_thinking or None
+    points = tuple(
+        Point(f"max={_name(m)},ignore={k}", point_budget(cfg, max_thinking_tokens=m, num_ignore=k, **extra), lo, m)
+        for m in cfg.max_thinking for k in cfg.num_ignore
+    )
+    return [Group("all", None, points)]
+
+
 METHODS: dict[str, Callable] = {
     "budget-forcing": budget_forcing,
     "token-conditional": token_conditional,
     "token-conditional+forcing": lambda cfg: token_conditional(cfg, True),
+    "length-conditional": lambda cfg: token_conditional(cfg, False, LENGTH_INSTRUCTION),
+    "length-conditional+forcing": lambda cfg: token_conditional(cfg, True, LENGTH_INSTRUCTION),
+    **{m: (lambda cfg, m=m: adaptive(m, cfg)) for m in ADAPTIVE_METHODS},
     "step-conditional": step_conditional,
     "step-conditional+forcing": lambda cfg: step_conditional(cfg, True),
     "class-conditional": class_conditional,

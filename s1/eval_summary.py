@@ -70,6 +70,7 @@ def _point_summary(method: str, p: Point, recs: list[dict], samples: int) -> dic
         "accuracy": 100 * _mean(accs) if accs else None,
         "thinking_tokens": _mean([r["thinking_tokens"] for r in recs]),
         "answer_tokens": _mean([r["answer_tokens"] for r in recs]),
+        "probe_tokens": _mean([r.get("probe_tokens", 0) for r in recs]),  # early exit's discarded trials
         "thinking_steps": _mean([r.get("thinking_steps") for r in recs]),
         "min_requested": p.lo, "max_requested": p.hi, "measure": p.measure,
         "thinking_end": dict(Counter(r["thinking_end"] for r in recs)),

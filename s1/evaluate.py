@@ -74,6 +74,18 @@ class EvalConfig:
     grade_timeout: float = 5.0
     judge_url: str | None = None
     judge_model: str | None = None
+    # adaptive thinking methods (early-exit, wait-schedule, break-loops, round-sampling); left out of a
+    # run's identity while at their defaults, so runs made before they existed still resume
+    early_exit: float = 0.9
+    probe_tokens: int = 8
+    probe_mode: str = "prob"
+    probe_gap: int = 32
+    wait_schedule: str = "linear:0.5@0.6"
+    break_loops: str = "12:3"
+    loop_action: str = "end"
+    round_temperatures: tuple[float, ...] = ()
+    round_top_p: tuple[float, ...] = ()
+    extend_penalty: float = 0.0
 
     def validate(self) -> "EvalConfig":
         from .generation import GenerationError, SamplingConfig
@@ -113,10 +125,20 @@ class EvalConfig:
             raise EvalError("step counts must be >= 0")
         if bool(self.judge_url) != bool(self.judge_model):
             raise EvalError("an LLM judge needs both --judge-url and --judge-model")
+        forking = [m for m in self.methods if m in baselines.FORKING_METHODS]
+        if forking and self.backend != "transformers":
+            raise EvalError(f"{forking[0]} runs on the transformers backend only (it forks rows / changes "
+                            f"sampling per row), not on {self.backend}")
         return self
 
     def identity(self) -> dict:
-        return json.loads(json.dumps(asdict(self)))  # tuples -> lists, as they read back from disk
+        d = json.loads(json.dumps(asdict(self)))  # tuples -> lists, as they read back from disk
+        return {k: v for k, v in d.items() if k not in ADAPTIVE_DEFAULTS or v != ADAPTIVE_DEFAULTS[k]}
+
+
+ADAPTIVE_DEFAULTS = json.loads(json.dumps({k: getattr(EvalConfig, k) for k in (
+    "early_exit", "probe_tokens", "probe_mode", "probe_gap", "wait_schedule", "break_loops", "loop_action",
+    "round_temperatures", "round_top_p", "extend_penalty")}))
 
 
 @dataclass
@@ -276,7 +298,7 @@ class Runner:
                 "question": q.prompt, "sample": unit.sample, "gold": q.answer, "extracted": v.extracted, "correct": v.correct,
                 "grading": v.method, "grading_reason": v.reason, "thinking_tokens": r.thinking_tokens, "answer_tokens": r.answer_tokens,
                 "thinking_steps": r.thinking_steps, "num_ignored": r.num_ignored, "thinking_end": r.thinking_end,
-                "finish_reason": r.finish_reason, "events": self._located(r), **ex,
+                "finish_reason": r.finish_reason, "events": self._located(r), "probe_tokens": r.probe_tokens, **ex,
                 "thinking": r.thinking, "answer": r.answer,
             })
         return recs

@@ -19,6 +19,9 @@ EPILOG = """examples:
           --max-thinking 1024,2048,4096 --out runs/m-baselines
   s1 eval --model M --task file --data my.jsonl --field prompt=problem --field answer=solution --out runs/mine
 
+  s1 eval --task arith:n=20 --max-thinking 64,128,256 --early-exit 0.9 --wait-schedule --break-loops \\
+          --out runs/adaptive     # budget forcing and three adaptive methods on one plot
+
 Grid: every --max-thinking x --num-ignore value is one grid point of budget forcing; the largest is
 generated once and the smaller ones branch off it (the same results as separate runs, less compute).
 Results: DIR/samples.jsonl (one line per sample), DIR/summary.json, DIR/points/*.json, DIR/scaling.png.
@@ -44,7 +47,9 @@ def add_parser(sub) -> None:
     gm = e.add_argument_group("grid")
     gm.add_argument("--method", default="budget-forcing", metavar="M[,M...]",
                     help="budget-forcing (default), token-conditional, step-conditional, class-conditional "
-                         "(each also as +forcing, e.g. class-conditional+forcing), rejection, majority")
+                         "(each also as +forcing, e.g. class-conditional+forcing), rejection, majority, "
+                         "length-conditional (+forcing; models trained with --length-instruction); adaptive: "
+                         "early-exit, wait-schedule, break-loops, round-sampling")
     gm.add_argument("--max-thinking", default="none", metavar="N[,N...]",
                     help="maximum thinking tokens per grid point; 'none' = no limit (default none)")
     gm.add_argument("--num-ignore", default="0", metavar="K[,K...]", help="stops to ignore per grid point (default 0)")
@@ -64,12 +69,62 @@ def add_parser(sub) -> None:
     gs.add_argument("--seed", type=int, default=0, help="seeds derive from it, the question and the sample")
     gs.add_argument("--rejection-tries", type=int, default=8, metavar="N", help="rejection sampling: tries per budget")
     gs.add_argument("--rejection-temperature", type=float, default=1.0)
+    ga = e.add_argument_group(
+        "adaptive thinking (each flag adds its method next to the others, e.g. budget-forcing, on the same plot; "
+        "methods early-exit, wait-schedule, break-loops, round-sampling run budget forcing's grid with the policy on)")
+    ga.add_argument("--early-exit", nargs="?", type=float, const=0.9, metavar="T",
+                    help="end thinking when a trial answer (probed on a fork at step boundaries and 'Wait') has a "
+                         "mean token probability >= T (default 0.9); in-process engine only")
+    ga.add_argument("--probe-tokens", type=int, metavar="N", help="early exit: answer tokens per trial (default 8)")
+    ga.add_argument("--probe-mode", choices=("prob", "agree"),
+                    help="early exit: prob (default) or agree (the same trial answer twice in a row, too)")
+    ga.add_argument("--probe-gap", type=int, metavar="N", help="early exit: thinking tokens between probes (default 32)")
+    ga.add_argument("--wait-schedule", nargs="?", const="linear:0.5@0.6", metavar="SHAPE:P@UNTIL",
+                    help="'Wait' at step boundaries with probability P (constant, or linear: falling to 0) until "
+                         "UNTIL x the thinking limit, then end thinking at the next boundary (default linear:0.5@0.6)")
+    ga.add_argument("--break-loops", nargs="?", const="12:3", metavar="N:K",
+                    help="an N-token sequence written K times, or a repeated paragraph, ends the thinking (default 12:3)")
+    ga.add_argument("--loop-action", choices=("end", "extend"),
+                    help="break loops: end the thinking (default) or append each --extend string once, then end")
+    ga.add_argument("--round-temperature", metavar="T[,T...]",
+                    help="thinking temperature after the 1st, 2nd ... refused stop (the last repeats)")
+    ga.add_argument("--round-top-p", metavar="P[,P...]", help="thinking top_p after each refused stop")
+    ga.add_argument("--extend-penalty", type=float, metavar="F",
+                    help="frequency penalty on the extension words' tokens while thinking (logit - F x count)")
     gg = e.add_argument_group("grading")
     gg.add_argument("--grade-timeout", type=float, default=5.0, metavar="S", help="hard limit per math check (s)")
     gg.add_argument("--judge-url", metavar="URL", help="optional LLM judge: OpenAI-compatible base URL (…/v1)")
     gg.add_argument("--judge-model", metavar="NAME", help="judge model name (key from $S1_JUDGE_API_KEY)")
     e.add_argument("--batch-size", type=int, default=16, help="questions decoded together (default 16)")
     e.set_defaults(func=run)
+
+
+def float_list(text: str | None, flag: str) -> tuple[float, ...]:
+    if text is None:
+        return ()
+    try:
+        return tuple(float(p) for p in text.split(","))
+    except ValueError:
+        raise InputError(f"{flag}: expected numbers separated by commas, got {text!r}") from None
+
+
+def adaptive_settings(args, methods: tuple[str, ...]) -> tuple[tuple[str, ...], dict]:
+    """The methods with those the adaptive flags add, and the flags as EvalConfig fields."""
+    rounds = (args.round_temperature, args.round_top_p, args.extend_penalty)
+    flags = {"early-exit": args.early_exit is not None, "wait-schedule": args.wait_schedule is not None,
+             "break-loops": args.break_loops is not None, "round-sampling": any(v is not None for v in rounds)}
+    methods = methods + tuple(m for m, on in flags.items() if on and m not in methods)
+    for method, given, names in (("early-exit", (args.probe_tokens, args.probe_mode, args.probe_gap),
+                                  "--probe-tokens / --probe-mode / --probe-gap"),
+                                 ("break-loops", (args.loop_action,), "--loop-action")):
+        if method not in methods and any(v is not None for v in given):
+            raise InputError(f"{names} only apply to {method}: add --{method} (or --method {method})")
+    fields = {"early_exit": args.early_exit, "probe_tokens": args.probe_tokens, "probe_mode": args.probe_mode,
+              "probe_gap": args.probe_gap, "wait_schedule": args.wait_schedule, "break_loops": args.break_loops,
+              "loop_action": args.loop_action, "extend_penalty": args.extend_penalty,
+              "round_temperatures": float_list(args.round_temperature, "--round-temperature") or None,
+              "round_top_p": float_list(args.round_top_p, "--round-top-p") or None}
+    return methods, {k: v for k, v in fields.items() if v is not None}
 
 
 def run(args) -> int:
@@ -90,10 +145,11 @@ def run(args) -> int:
     from ..backends.build import check_template_spec
 
     check_template_spec(args.template)  # before the run folder is made
+    methods, adaptive = adaptive_settings(args, tuple(m.strip() for m in args.method.split(",") if m.strip()))
     cfg = EvalConfig(
         model=args.model, backend=args.backend, task=args.task, data=args.data,
         fields=key_values(args.field, "--field", "KEY=COLUMN, e.g. prompt=problem"), limit=args.limit,
-        methods=tuple(m.strip() for m in args.method.split(",") if m.strip()),
+        methods=methods,
         max_thinking=int_list(args.max_thinking, "--max-thinking", allow_none=True),
         num_ignore=int_list(args.num_ignore, "--num-ignore"), min_thinking=args.min_thinking,
         extend=tuple(args.extend or ["Wait"]), answer_prefix=args.answer_prefix or None,
@@ -103,7 +159,7 @@ def run(args) -> int:
         rejection_tries=args.rejection_tries, rejection_temperature=args.rejection_temperature,
         template=args.template, think_start=args.think_start, think_end=args.think_end, system=args.system,
         dtype=None if args.dtype == "auto" else args.dtype, grade_timeout=args.grade_timeout,
-        judge_url=args.judge_url, judge_model=args.judge_model,
+        judge_url=args.judge_url, judge_model=args.judge_model, **adaptive,
     )
     quiet_transformers()
     opts = backend_options(args)
