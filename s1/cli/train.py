@@ -26,7 +26,8 @@ def add_parser(sub) -> None:
         "train", help="fine-tune a model on reasoning traces (s1K format) with the s1 template",
         description="Supervised fine-tuning with TRL's SFTTrainer: loss on the thinking and answer only, the "
                     "paper's hyperparameters by default. Multi-GPU: accelerate launch --config_file "
-                    "configs/fsdp_8gpu.yaml -m s1 train ...",
+                    "configs/fsdp_8gpu.yaml -m s1 train ...  With --objective prm: a process reward model "
+                    "trained on step labels made by rollouts from a policy (see the reward model group).",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     t.add_argument("--objective", default="sft", choices=["sft", "prm"],
