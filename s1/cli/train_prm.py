@@ -9,7 +9,7 @@ from .common import InputError
 
 # flags of the SFT objective only, and of the PRM objective only (each refused under the other)
 SFT_ONLY = ("split", "trace", "thinking_column", "answer_column", "system", "packing", "lora",
-            "gradient_checkpointing", "save_steps", "force", "limit")
+            "gradient_checkpointing", "save_steps", "force", "limit", "length_instruction")
 PRM_ONLY = ("task", "policy", "samples", "rollouts", "temperature", "rollout_thinking", "rollout_answer",
             "max_forks", "label_batch", "holdout", "tag", "good", "bad", "device")
 DEFAULTS = {"sft": {"epochs": 5.0, "lr": 1e-5, "global_batch": 16, "max_length": 32768, "template": "s1"},
@@ -29,7 +29,9 @@ def add_args(t) -> None:
                    help="thinking budget of a solution and its rollouts, tokens (default 256)")
     r.add_argument("--rollout-answer", type=int, default=32, metavar="N", help="answer tokens (default 32)")
     r.add_argument("--max-forks", type=int, default=12, help="steps rolled out per solution (default 12)")
-    r.add_argument("--label-batch", type=int, default=4, help="questions decoded together (default 4)")
+    r.add_argument("--label-batch", type=int, default=4,
+                   help="questions decoded together (default 4); each holds up to samples x (1 + max-forks x "
+                        "rollouts) rows of KV cache")
     r.add_argument("--holdout", type=float, default=0.2,
                    help="share of questions held out to measure step-label accuracy (default 0.2)")
     r.add_argument("--tag", default="ки", help="step tag (default ки, as Math-Shepherd)")
@@ -67,6 +69,9 @@ def run(args) -> int:
                     global_batch=value(args, "global_batch"), micro_batch=args.micro_batch,
                     max_length=value(args, "max_length"), max_steps=args.max_steps,
                     dtype=args.dtype, device=args.device, seed=args.seed)
+    from .common import quiet_transformers
+
+    quiet_transformers()  # our progress lines, not transformers' bars for every save and load
     try:
         s = train_prm(cfg, resume=args.resume, overwrite=args.overwrite)
     except (LabelError, RewardError) as e:
