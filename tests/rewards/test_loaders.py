@@ -113,3 +113,8 @@ def test_wrong_layouts_and_bad_specs_are_one_line_errors(shepherd_dir, plain_lm_
     with pytest.raises(RewardError, match="same token"):
         load_reward(f"shepherd:{shepherd_dir}:good=+,bad=+", device="cpu")
     assert json.loads((shepherd_dir / "s1_prm.json").read_text())["tag"] == "ки"
+
+
+def test_confidence_resolves_to_the_policys_own_confidence():
+    rm = load_reward("confidence")
+    assert rm.name == "confidence" and rm.per_step and rm.tokens_scored == 0
