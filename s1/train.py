@@ -19,6 +19,7 @@ import shutil
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from .baselines import LENGTH_INSTRUCTION, with_instruction
 from .files import write_text_atomic
 from .memory import available_memory, memory_estimate
 from .progress import trainer_progress
@@ -77,6 +78,9 @@ class TrainConfig:
     max_steps: int = -1  # stop after this many optimizer steps (-1: all epochs)
     logging_steps: int = 1
     seed: int = 0
+    # > 0: the question ends with "Think for N tokens." (N: the trace's thinking tokens, rounded to a
+    # multiple of this), so the model learns to follow a requested length (s1 eval --method length-conditional)
+    length_instruction: int = 0
 
     def validate(self) -> "TrainConfig":
         if not self.data:
@@ -102,6 +106,8 @@ class TrainConfig:
                      "lora_alpha"):
             if getattr(self, name) < 1:
                 raise TrainError(f"{name.replace('_', ' ')} must be >= 1, got {getattr(self, name)}")
+        if self.length_instruction < 0:
+            raise TrainError(f"length instruction rounding must be >= 0 tokens, got {self.length_instruction}")
         if not 0 <= self.lora_dropout < 1:
             raise TrainError(f"lora dropout must be in [0, 1), got {self.lora_dropout}")
         if self.weight_decay < 0 or not (0 <= self.adam_beta1 < 1 and 0 <= self.adam_beta2 < 1):
@@ -166,6 +172,12 @@ def _text(v) -> str:
     return "" if v is None else str(v)
 
 
+def length_instruction(tokenizer, thinking: str, rounding: int) -> str:
+    """"Think for N tokens.": N is the thinking's real length in tokens, rounded to a multiple of `rounding`."""
+    n = len(tokenizer.encode(thinking, add_special_tokens=False))
+    return LENGTH_INSTRUCTION.format(n=round(n / rounding) * rounding)
+
+
 def build_examples(rows: list[dict], tokenizer, template, cfg: TrainConfig) -> tuple[list[dict], dict]:
     """Tokenized examples (input_ids, labels with -100 on the prompt) and counts of what happened."""
     think_col, ans_col = trace_columns(cfg, list(rows[0]))
@@ -178,6 +190,8 @@ def build_examples(rows: list[dict], tokenizer, template, cfg: TrainConfig) -> t
         if not question.strip() or not attempt.strip():
             stats["empty"] += 1
             continue
+        if cfg.length_instruction:
+            question = with_instruction(question, length_instruction(tokenizer, thinking, cfg.length_instruction))
         sep = "" if not thinking or thinking.endswith(template.separator) else template.separator
         completion = f"{thinking}{sep}{template.think_end}{cfg.answer_prefix}{attempt.strip()}{eot}"
         p_ids = template.encode_prompt(tokenizer, question, cfg.system)  # the question as text, as at inference
@@ -256,7 +270,10 @@ def drop_partial_checkpoints(out: Path) -> Path | None:
 
 
 def _identity(cfg: TrainConfig) -> dict:
-    return json.loads(json.dumps(asdict(cfg)))
+    d = json.loads(json.dumps(asdict(cfg)))
+    if not d.get("length_instruction"):
+        d.pop("length_instruction", None)  # runs made before the option existed still resume
+    return d
 
 
 def train(cfg: TrainConfig, resume: bool = False, overwrite: bool = False,

@@ -48,6 +48,10 @@ def add_parser(sub) -> None:
     t.add_argument("--overflow", default="truncate", choices=["truncate", "drop"],
                    help="what to do with longer examples (counted and reported either way)")
     t.add_argument("--limit", type=int, help="only the first N examples")
+    t.add_argument("--length-instruction", type=int, nargs="?", const=16, default=0, metavar="ROUND",
+                   help="end each question with 'Think for N tokens.' (N = the trace's thinking tokens rounded to "
+                        "a multiple of ROUND, default 16), to train length control; measure it with "
+                        "s1 eval --method length-conditional,length-conditional+forcing")
     h = t.add_argument_group("optimisation (defaults: the paper's)")
     h.add_argument("--epochs", type=float, default=None, help="default 5 (prm: 2)")
     h.add_argument("--lr", type=float, default=None, help="peak learning rate, cosine decay to 0 (default 1e-5; prm 2e-5)")
@@ -93,6 +97,7 @@ def run(args) -> int:
         micro_batch=args.micro_batch, dtype=args.dtype, gradient_checkpointing=args.gradient_checkpointing,
         packing=args.packing, lora=args.lora, lora_r=args.lora_r, lora_alpha=args.lora_alpha,
         save_steps=args.save_steps, max_steps=args.max_steps, seed=args.seed,
+        length_instruction=args.length_instruction,
     )
     from ..backends.build import check_template_spec
 
