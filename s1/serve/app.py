@@ -351,7 +351,7 @@ def create_app(service, settings: ServeSettings) -> FastAPI:
     @app.get("/tokenizer_info")
     async def tokenizer_info_route(request: Request):
         server.check_auth(request)
-        return tokenizer_info(server.tok, service.context_length)
+        return tokenizer_info(server.tok, server.template, service.context_length)
 
     @app.post("/tokenize")
     async def tokenize_route(request: Request):

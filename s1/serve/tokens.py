@@ -5,25 +5,41 @@
     POST /detokenize       {"tokens": [int]} -> {"prompt": str}
 
 lm-eval's `local-completions` probes /tokenizer_info and /tokenize at start and, when both answer,
-tokenizes through the server (no tokenizer arguments needed). `logprobs_block` writes the legacy
+tokenizes through the server (no tokenizer arguments needed). The chat template served opens the
+thinking after the assistant header, as /v1/chat/completions does, so a prompt rendered with it
+(`--apply_chat_template`) is what a /v1/completions request with `thinking` continues. `logprobs_block` writes the legacy
 completions `logprobs` object (tokens, token_logprobs, top_logprobs, text_offset) that lm-eval reads
 for loglikelihood requests (`echo` + `logprobs`).
 """
 
 from __future__ import annotations
 
+import json
+
 from .protocol import Limits, RequestError, parse
 
 
-def tokenizer_info(tok, context_length: int | None) -> dict:
-    """The served tokenizer's special tokens and chat template (the tokenizer's own, as vLLM gives it)."""
+def tokenizer_info(tok, template, context_length: int | None) -> dict:
+    """The served tokenizer's special tokens and chat template (see the module docstring)."""
     info = {"tokenizer_class": type(tok).__name__, "model_max_length": context_length}
     for name in ("eos_token", "bos_token", "pad_token", "unk_token"):
         info[name] = getattr(tok, name, None)
     info["add_bos_token"] = bool(getattr(tok, "add_bos_token", False))
-    template = getattr(tok, "chat_template", None)
-    info["chat_template"] = template if isinstance(template, str) else None
+    info["chat_template"] = thinking_chat_template(tok, template)
     return info
+
+
+def thinking_chat_template(tok, template) -> str | None:
+    """The tokenizer's chat template, with the thinking delimiter written after the generation prompt
+    unless the template opens the thinking itself (as R1-style templates do)."""
+    chat = getattr(tok, "chat_template", None)
+    if not isinstance(chat, str):
+        return None
+    probe = tok.apply_chat_template([{"role": "user", "content": "x"}], tokenize=False, add_generation_prompt=True)
+    if probe.rstrip().endswith(template.think_start.strip()):
+        return chat
+    # a Jinja string literal: escapes as in JSON; an expression, so block whitespace trimming cannot eat it
+    return chat + "{% if add_generation_prompt %}{{ " + json.dumps(template.think_start) + " }}{% endif %}"
 
 
 def tokenize(body, tok, template, context_length: int | None) -> dict:

@@ -17,6 +17,7 @@ pytest.importorskip("lm_eval")
 from lm_eval.api.instance import Instance  # noqa: E402
 from lm_eval.models.api_models import JsonChatStr  # noqa: E402
 from lm_eval.models.openai_completions import LocalChatCompletion, LocalCompletionsAPI  # noqa: E402
+from lm_eval.utils import RemoteTokenizer  # noqa: E402
 
 QUESTION = "Count the letters in banana."
 THINK = {"min_tokens": 8, "max_tokens": 8}
@@ -59,7 +60,12 @@ def test_tokenizer_routes_as_vllm_serves_them(server, tiny_engine):
     r = httpx.post(root + "/tokenize", json={"prompt": text, "add_special_tokens": False}).json()
     assert r["tokens"] == tok.encode(text, add_special_tokens=False) and r["count"] == len(r["tokens"])
     assert httpx.post(root + "/detokenize", json={"tokens": r["tokens"]}).json()["prompt"] == text
-    chat = httpx.post(root + "/tokenize", json={"messages": [{"role": "user", "content": QUESTION}]}).json()
+    remote = RemoteTokenizer(root)  # lm-eval's own client of these routes (local-completions uses it)
+    msgs = [{"role": "user", "content": QUESTION}]
+    assert remote.apply_chat_template(msgs) == tiny_engine.render(QUESTION)  # thinking opened, as chat runs it
+    assert remote.encode("a b") == tok.encode("a b", add_special_tokens=False)
+    assert remote.decode([42, 43]) == tok.decode([42, 43])
+    chat = httpx.post(root + "/tokenize", json={"messages": msgs}).json()
     assert chat["tokens"] == tiny_engine.template.encode_prompt(tok, QUESTION)  # thinking opened, as chat runs it
     bad = httpx.post(root + "/detokenize", json={"tokens": [10**9]})
     assert bad.status_code == 400 and "vocabulary" in bad.json()["error"]["message"]
