@@ -218,3 +218,34 @@ def test_policy_settings_survive_a_json_round_trip():
     b = BudgetConfig(max_thinking_tokens=9, wait_schedule="linear:0.5@0.5", round_temperatures=(0.5, 1.0))
     assert BudgetConfig(**json.loads(json.dumps(asdict(b)))) == b
     assert replace(b, early_exit=0.9).adaptive
+
+
+def test_serve_takes_the_policies_per_request():
+    from s1.serve.protocol import Limits, RequestError, parse
+
+    body = {"messages": [{"role": "user", "content": "hi"}],
+            "thinking": {"max_tokens": 64, "wait_schedule": "linear:0.4@0.5", "break_loops": "8:2",
+                         "round_temperatures": [0.7, 1.0], "extend_penalty": 0.5}}
+    b = parse(body, "chat", Limits()).budget
+    assert (b.wait_schedule, b.break_loops, b.round_temperatures, b.extend_penalty) == (
+        "linear:0.4@0.5", "8:2", (0.7, 1.0), 0.5)
+    for bad, msg in [({"wait_schedule": "linear:2@0.5"}, "probability"), ({"round_top_p": 0.5}, "list of numbers"),
+                     ({"early_exit": 0.9}, "not served"), ({"loop_action": "stop"}, "loop action")]:
+        with pytest.raises(RequestError, match=msg):
+            parse({**body, "thinking": {"max_tokens": 64, **bad}}, "chat", Limits())
+
+
+@pytest.mark.parametrize("args, msg", [
+    (["--early-exit", "1.5"], "early-exit threshold must be in (0, 1]"),
+    (["--wait-schedule"], "needs max thinking tokens"),
+    (["--probe-gap", "8"], "only apply to early-exit"),
+    (["--method", "round-sampling"], "needs --round-temperature"),
+    (["--early-exit", "--backend", "openai", "--base-url", "http://127.0.0.1:9/v1"], "transformers backend only"),
+])
+def test_eval_refuses_bad_policy_settings_in_one_line(tmp_path, capsys, args, msg):
+    from s1.cli import main
+
+    out = tmp_path / "run"
+    assert main(["eval", "--task", "arith:n=2", "--out", str(out), *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert msg in err and len(err.splitlines()) == 1 and not out.exists()
