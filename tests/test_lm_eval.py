@@ -63,23 +63,27 @@ def test_lm_eval_cli_runs_local_tasks_with_budget_forcing(tmp_path, monkeypatch)
     assert list(out.rglob("samples_s1_tiny_choice_*.jsonl"))
 
 
-def _cli(*args) -> subprocess.CompletedProcess:
+def _cli(entry: list[str], *args) -> subprocess.CompletedProcess:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-m", "s1.lm_eval", *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run([sys.executable, "-m", *entry, *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=300)
 
 
-@pytest.mark.parametrize("args, says", [
-    (["--model_args", "max_thinkin=16", "--tasks", "s1_tiny_arith"], "unknown model arg 'max_thinkin'"),
-    (["--model_args", "min_thinking=9,max_thinking=3", "--tasks", "s1_tiny_arith"], "larger than max thinking"),
-    (["--model_args", "batch_size=4", "--tasks", "s1_tiny_arith"], "--batch_size"),
-    (["--tasks", "no_such_task_xyz"], "Tasks not found: no_such_task_xyz"),
+MODULE, COMMAND = (["s1.lm_eval"], "python -m s1.lm_eval"), (["s1", "lm-eval"], "s1 lm-eval")
+
+
+@pytest.mark.parametrize("entry, args, says", [
+    (MODULE, ["--model_args", "max_thinkin=16", "--tasks", "s1_tiny_arith"], "unknown model arg 'max_thinkin'"),
+    (COMMAND, ["--model_args", "min_thinking=9,max_thinking=3", "--tasks", "s1_tiny_arith"],
+     "larger than max thinking"),
+    (MODULE, ["--model_args", "batch_size=4", "--tasks", "s1_tiny_arith"], "--batch_size"),
+    (COMMAND, ["--tasks", "no_such_task_xyz"], "Tasks not found: no_such_task_xyz"),
 ])
-def test_bad_input_is_one_line_exit_2(tmp_path, args, says):
-    r = _cli("--model", "s1", *args, "--include_path", str(TASKS), "--output_path", str(tmp_path / "o"))
+def test_bad_input_is_one_line_exit_2(tmp_path, entry, args, says):
+    r = _cli(entry[0], "--model", "s1", *args, "--include_path", str(TASKS), "--output_path", str(tmp_path / "o"))
     assert r.returncode == 2, r.stderr[-2000:]
     last = r.stderr.strip().splitlines()[-1]
-    assert last.startswith("python -m s1.lm_eval: error:") and says in last
+    assert last.startswith(f"{entry[1]}: error:") and says in last
     assert "Traceback" not in r.stderr and not (tmp_path / "o").exists()
 
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import curate, demo, eval, generate, report, serve, train, view
+from . import curate, demo, eval, generate, lm_eval, report, serve, train, view
 from .common import InputError
 
-GROUPS = (generate, eval, report, view, train, curate, serve, demo)  # the order of `s1 --help`
+GROUPS = (generate, eval, report, view, train, curate, serve, lm_eval, demo)  # the order of `s1 --help`
 
 
 def parser() -> argparse.ArgumentParser:
@@ -46,6 +46,9 @@ def _user_errors() -> tuple[type[Exception], ...]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == [lm_eval.NAME]:  # lm-eval's own options follow: they bypass our parser
+        return lm_eval.run(argv[1:])
     p = parser()
     args = p.parse_args(argv)
     if not getattr(args, "func", None):
