@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from . import policies
-from .policies import Boundaries, LoopDetector, PolicyError, WaitSchedule, round_value
+from .policies import PolicyError, RowPolicies, round_value
 
 THINK, DELIM, ANSWER, DONE = "think", "delim", "answer", "done"
 MARK = "mark"  # a forced step-countdown marker: thinking text that does not count as a step
@@ -55,18 +55,11 @@ class BudgetConfig:
     Thinking tokens count every token of the thinking as it ends up in the trace, extension
     strings included, so a budget is exact.
 
-    Adaptive policies (s1/policies.py; all off by default):
-    wait_schedule: 'SHAPE:P@UNTIL' (e.g. 'linear:0.5@0.6'): an extension at step boundaries with
-      probability p(t) until UNTIL x the thinking limit, then the end of thinking at the next step
-      boundary or extension word; draws seeded by policy_seed and the thinking so far.
-    break_loops: 'N:K': an n-gram of N sampled tokens seen K times, or a repeated paragraph, is a loop;
-      loop_action 'end' ends the thinking, 'extend' appends each extension string once, then ends.
-    round_temperatures / round_top_p: thinking sampling after the k-th refused stop (last repeats).
-    extend_penalty: a frequency penalty on the extension words' tokens while thinking.
-    early_exit: confidence threshold in (0, 1] of a trial answer probed on a fork (s1/early_exit.py)
-      at step boundaries and extension words, at least probe_gap tokens apart; probe_tokens answer
-      tokens per trial; probe_mode 'prob' (mean token probability) or 'agree' (also the same trial
-      answer as the previous probe). Only drivers that fork rows run probes (the in-process engine).
+    Adaptive policies, all off by default (s1/policies.py describes them): wait_schedule
+    ('linear:0.5@0.6') + policy_seed, break_loops ('12:3') + loop_action (end | extend),
+    round_temperatures / round_top_p (thinking sampling after the k-th refused stop), extend_penalty
+    (frequency penalty on the extension words), early_exit (threshold of a trial answer's confidence,
+    probed on a fork by s1/early_exit.py) with probe_tokens, probe_mode (prob | agree), probe_gap.
     """
 
     max_thinking_tokens: int | None = None
@@ -204,17 +197,7 @@ class RowBudget:
         self.probe_tokens = 0  # tokens decoded by discarded trial answers (never part of the trace)
         self.last_trial: tuple[int, ...] | None = None
         self._exit: float | None = None  # a probe passed: end the thinking at the next sampled token
-        self._last_probe = 0  # the first probe comes probe_gap tokens into the thinking
-        self._policy = b.adaptive
-        self._bounds = Boundaries()
-        self._boundary = self._para_repeat = False
-        self._hash = 0  # of the thinking so far: seeds the wait schedule's draws
-        self._wait = WaitSchedule(b.wait_schedule, cap or 0, b.policy_seed) if b.wait_schedule else None
-        self._loops = LoopDetector(*policies.parse_break_loops(b.break_loops)) if b.break_loops else None
-        self._loop_exts = 0
-        self._ext_words = {s.strip().strip(".,!?:;").lower() for s in b.extend}
-        self._ext_ids = {t for ids in plan.extend_ids for t in ids}
-        self._ext_count: dict[int, int] = {}
+        self._pol = RowPolicies(b, cap or 0, plan.extend_ids, plan.token_text) if b.adaptive else None
         if b.max_steps is not None:
             if b.max_steps == 0 and b.stop_at_zero_steps:
                 self.cap_reason = "max_steps"
@@ -249,16 +232,16 @@ class RowBudget:
     def logit_bias(self) -> dict[int, float] | None:
         """Additive logits for the next draw: the extension penalty times each extension token's count."""
         pen = self.plan.budget.extend_penalty
-        if not pen or self.phase != THINK or not self._ext_count:
+        if not pen or self.phase != THINK or not self._pol.ext_count:
             return None
-        return {t: -pen * c for t, c in self._ext_count.items()}
+        return {t: -pen * c for t, c in self._pol.ext_count.items()}
 
     # -- early exit: a driver that forks rows runs the probes ------------------------------------
     def start_probe(self) -> tuple[int, ...]:
         """A trial answer starts now on a fork: the tokens it forces (separator, delimiter, prefix)."""
         self.probe_wanted, self.probing = False, True
         self.probes += 1
-        self._last_probe = len(self.thinking)
+        self._pol.last_probe = len(self.thinking)
         return self.forced_end_ids()
 
     def probe_result(self, confidence: float, trial: tuple[int, ...], tokens: int) -> bool:
@@ -311,13 +294,13 @@ class RowBudget:
                         self.phase = DELIM
                         self.queue.extend((t, DELIM) for t in p.think_end_ids)
                 return self.advance(None)
-            if self._wait is not None and self._wait.past(len(self.thinking)) and self._is_word(sampled):
+            if self._pol is not None and self._pol.ends_at_word(sampled, len(self.thinking)):
                 # past the schedule's point the model's own extension word becomes the end of thinking
                 self.events.append(Event("schedule_end", len(self.thinking)))
                 self._force_answer("wait_schedule")
                 return self.advance(None)
             self._record(sampled, THINK)
-            if self._policy and self.phase == THINK and not self.queue:
+            if self._pol is not None and self.phase == THINK and not self.queue:
                 self._after_sample(sampled)
             return sampled
         # answer phase
@@ -337,52 +320,18 @@ class RowBudget:
         else:
             self._schedule_cut()
 
-    def _track(self, tok: int) -> None:
-        """Policy bookkeeping of a thinking token (sampled or forced)."""
-        self._hash = hash((self._hash, tok))
-        if tok in self._ext_ids:
-            self._ext_count[tok] = self._ext_count.get(tok, 0) + 1
-        self._boundary = self._bounds.feed(self.plan.token_text(tok))
-        if self._loops is not None:
-            self._loops.token(tok)
-            if self._boundary:
-                self._para_repeat = self._loops.boundary()
-
-    def _is_word(self, tok: int) -> bool:
-        """An extension word ("Wait", " wait,") written by the model."""
-        return self._policy and self.plan.token_text(tok).strip().strip(".,!?:;").lower() in self._ext_words
-
     def _after_sample(self, tok: int) -> None:
-        """The policies' turn after a sampled thinking token (no forced token pending)."""
-        b, n = self.plan.budget, len(self.thinking)
-        if self._loops is not None:
-            kind = "ngram" if self._loops.sampled(tok) else "paragraph" if self._para_repeat else None
-            self._para_repeat = False
-            if kind:
-                self.events.append(Event("loop", n, kind))
-                if b.loop_action == "extend" and self._loop_exts < len(self.plan.extend_ids):
-                    self._loops.reset()
-                    self._queue_extension(self._loop_exts)
-                    self._loop_exts += 1
-                else:
-                    self._force_answer("loop")
-                return
-        word = self._is_word(tok)
-        if not (self._boundary or word):
-            return
-        if self._wait is not None:
-            what = self._wait.decide(n, self._hash)
-            if what == "end":
-                self.events.append(Event("schedule_end", n))
-                self._force_answer("wait_schedule")
-                return
-            if what == "wait" and self._boundary:
-                i = sum(e.kind == "wait" for e in self.events) % len(self.plan.extend_ids)
-                self.events.append(Event("wait", n, b.extend[i]))
-                self._queue_extension(i)
-                return
-        if b.early_exit is not None and not self.probing and n - self._last_probe >= b.probe_gap:
+        """Apply what the policies make of a sampled thinking token (no forced token pending)."""
+        act = self._pol.after_sample(tok, len(self.thinking), self.probing)
+        if act == "probe":
             self.probe_wanted = True
+        elif act is not None:
+            kind, text, ext, end = act
+            self.events.append(Event(kind, len(self.thinking), text))
+            if end:
+                self._force_answer(end)
+            else:
+                self._queue_extension(ext)
 
     def _queue_marker(self) -> None:
         ids = self.plan.step_marker_ids[self.steps_left]
@@ -424,8 +373,8 @@ class RowBudget:
                 self._check_cut()
         elif dest == THINK:
             self.thinking.append(tok)
-            if self._policy:
-                self._track(tok)
+            if self._pol is not None:
+                self._pol.track(tok)
             if self.steps_left is not None:
                 self._count_step(tok)
             self._check_cut()

@@ -195,3 +195,67 @@ class LoopDetector:
         seen = para in self.paragraphs
         self.paragraphs.add(para)
         return seen
+
+
+class RowPolicies:
+    """The policy state of one row. `RowBudget` feeds it every thinking token (`track`), asks it about
+    each sampled one (`after_sample`) and applies the answer with its exact accounting."""
+
+    def __init__(self, b, limit: int, extend_ids: tuple[tuple[int, ...], ...], token_text):
+        self.b, self.text, self.n_ext = b, token_text, len(extend_ids)
+        self.bounds = Boundaries()
+        self.boundary = self.para_repeat = False
+        self.hash = 0  # of the thinking so far: seeds the wait schedule's draws
+        self.wait = WaitSchedule(b.wait_schedule, limit, b.policy_seed) if b.wait_schedule else None
+        self.loops = LoopDetector(*parse_break_loops(b.break_loops)) if b.break_loops else None
+        self.loop_exts = self.waits = 0
+        self.words = {s.strip().strip(".,!?:;").lower() for s in b.extend}
+        self.ext_ids = {t for ids in extend_ids for t in ids}
+        self.ext_count: dict[int, int] = {}  # extension tokens in the thinking (the frequency penalty)
+        self.last_probe = 0  # the first probe comes probe_gap tokens into the thinking
+
+    def is_word(self, tok: int) -> bool:
+        """An extension word ("Wait", " wait,") as a token."""
+        return self.text(tok).strip().strip(".,!?:;").lower() in self.words
+
+    def ends_at_word(self, tok: int, n: int) -> bool:
+        """Past the wait schedule's point, the model's own extension word becomes the end of thinking."""
+        return self.wait is not None and self.wait.past(n) and self.is_word(tok)
+
+    def track(self, tok: int) -> None:
+        """Any thinking token, sampled or forced."""
+        self.hash = hash((self.hash, tok))
+        if tok in self.ext_ids:
+            self.ext_count[tok] = self.ext_count.get(tok, 0) + 1
+        self.boundary = self.bounds.feed(self.text(tok))
+        if self.loops is not None:
+            self.loops.token(tok)
+            if self.boundary:
+                self.para_repeat = self.loops.boundary()
+
+    def after_sample(self, tok: int, n: int, probing: bool):
+        """After a sampled thinking token (n thinking tokens so far): None, "probe", or
+        (event kind, event text, extension index to append, or the thinking_end to force)."""
+        b = self.b
+        if self.loops is not None:
+            kind = "ngram" if self.loops.sampled(tok) else "paragraph" if self.para_repeat else None
+            self.para_repeat = False
+            if kind:
+                if b.loop_action == "extend" and self.loop_exts < self.n_ext:
+                    self.loops.reset()
+                    self.loop_exts += 1
+                    return "loop", kind, self.loop_exts - 1, None
+                return "loop", kind, None, "loop"
+        if not (self.boundary or self.is_word(tok)):
+            return None
+        if self.wait is not None:
+            what = self.wait.decide(n, self.hash)
+            if what == "end":
+                return "schedule_end", "", None, "wait_schedule"
+            if what == "wait" and self.boundary:
+                i = self.waits % self.n_ext
+                self.waits += 1
+                return "wait", b.extend[i], i, None
+        if b.early_exit is not None and not probing and n - self.last_probe >= b.probe_gap:
+            return "probe"
+        return None
