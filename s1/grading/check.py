@@ -53,25 +53,6 @@ def _load_extraction():
     return _load_sibling("extraction.py")
 
 
-_RG: list = []  # rgverify.py, loaded by the first reasoning-gym question
-
-
-def _rg_decide(extracted: str, gold: str) -> tuple:
-    """Kind "rg": `gold` is the question's verifier as JSON; the dataset's score_answer decides (1.0: correct)."""
-    if not _RG:
-        _RG.append(_load_sibling("rgverify.py"))
-    rg = _RG[0]
-    try:
-        verifier = rg.parse_verifier(gold)
-    except ValueError as e:
-        return ("gold", f"kind rg needs a reasoning-gym verifier as gold: {_one_line(e)}")
-    try:
-        rg.registry()
-    except ImportError:
-        return ("setup", rg.RG_INSTALL)
-    return ("done", rg.score(extracted, verifier) == 1.0, "reasoning-gym")
-
-
 def _one_line(e: BaseException) -> str:
     text = " ".join(f"{type(e).__name__}: {e}".split())
     return text[:_REASON_CHARS]
@@ -85,14 +66,44 @@ def _mv_equal(mv, pred_src: str, gold_src: str) -> bool:
     return bool(gold and pred and verify(gold, pred, timeout_seconds=None))
 
 
-def _decide(ex, mv, conn: Connection, text: str, gold: str, kind: str) -> tuple:
+_RG: list = []  # rgverify.py, loaded by the first reasoning-gym question
+
+
+def _rg_decide(conn: Connection, extracted: str, gold: str, limit: float) -> tuple:
+    """Kind "rg": `gold` is the question's verifier as JSON; the dataset's score_answer decides (1.0: correct).
+
+    Importing reasoning-gym and building a dataset (word lists, puzzles) is setup, not the answer's time:
+    around it the helper sends ("loading",) and ("clock",), and the parent restarts the call's clock."""
+    fresh = not _RG
+    if fresh:
+        _RG.append(_load_sibling("rgverify.py"))
+    rg = _RG[0]
+    try:
+        verifier = rg.parse_verifier(gold)
+    except ValueError as e:
+        return ("gold", f"kind rg needs a reasoning-gym verifier as gold: {_one_line(e)}")
+    if fresh or not rg.SCORER.ready(verifier):
+        conn.send(("loading",))
+        signal.setitimer(signal.ITIMER_REAL, _START_LIMIT + _ORPHAN_GRACE)
+        try:
+            rg.SCORER.prepare(verifier)
+        except ImportError:
+            return ("setup", rg.RG_INSTALL)
+        except Exception as e:  # noqa: BLE001 - an unknown dataset or settings: the question's fault, not the answer's
+            return ("gold", f"reasoning-gym cannot build {verifier['dataset']}: {_one_line(e)}")
+        signal.setitimer(signal.ITIMER_REAL, limit + _ORPHAN_GRACE)
+        conn.send(("clock",))
+    return ("done", rg.score(extracted, verifier) == 1.0, "reasoning-gym")
+
+
+def _decide(ex, mv, conn: Connection, text: str, gold: str, kind: str, limit: float) -> tuple:
     """Runs in the helper. Sends ("extracted", x) as soon as it is known, returns the final reply."""
     extracted = ex.extract_answer(text, kind)
     conn.send(("extracted", extracted))
     if extracted is None:
         return ("done", False, "none")
     if kind == "rg":
-        return _rg_decide(extracted, gold)
+        return _rg_decide(conn, extracted, gold, limit)
     decided = ex.compare(extracted, gold, kind)
     if decided is not None:
         return ("done", *decided)
@@ -134,7 +145,7 @@ def _helper_main(fd: int) -> None:
         text, gold, kind, limit = msg
         signal.setitimer(signal.ITIMER_REAL, limit + _ORPHAN_GRACE)
         try:
-            reply = _decide(ex, mv, conn, text, gold, kind)
+            reply = _decide(ex, mv, conn, text, gold, kind, limit)
         except ex.GradingError as e:
             reply = ("gold", str(e))
         except (Exception, RecursionError, MemoryError) as e:  # noqa: BLE001 - the answer's fault: wrong
@@ -206,9 +217,14 @@ class Helper:
                         self._kill()
                         return extracted, ("timeout", step)
                     reply = self._conn.recv()
-                    if reply[0] != "extracted":
+                    if reply[0] == "loading":  # the helper loads a verifier: setup, not charged to the call
+                        deadline, step = time.monotonic() + _START_LIMIT, "loading the verifier"
+                    elif reply[0] == "clock":
+                        deadline, step = time.monotonic() + limit, "checking the answer"
+                    elif reply[0] != "extracted":
                         return extracted, reply
-                    extracted, step = reply[1], "checking the answer"
+                    else:
+                        extracted, step = reply[1], "checking the answer"
             except (EOFError, OSError):  # killed from outside, out of memory...
                 code = self._proc.poll() if self._proc else None
                 self._kill()

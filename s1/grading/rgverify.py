@@ -55,12 +55,22 @@ class Scorer:
     def __init__(self):
         self.datasets: dict[str, object] = {}
 
+    @staticmethod
+    def key(verifier: dict) -> str:
+        return json.dumps([verifier["dataset"], verifier.get("config") or {}], sort_keys=True)
+
+    def ready(self, verifier: dict) -> bool:
+        return self.key(verifier) in self.datasets
+
+    def prepare(self, verifier: dict):
+        """The verifier's dataset, built on first use (ImportError without reasoning-gym)."""
+        key = self.key(verifier)
+        if key not in self.datasets:
+            self.datasets[key] = make_dataset(verifier["dataset"], verifier.get("config") or {})
+        return self.datasets[key]
+
     def score(self, answer: str | None, verifier: dict) -> float:
-        key = json.dumps([verifier["dataset"], verifier.get("config") or {}], sort_keys=True)
-        ds = self.datasets.get(key)
-        if ds is None:
-            ds = self.datasets[key] = make_dataset(verifier["dataset"], verifier.get("config") or {})
-        return float(ds.score_answer(answer, verifier["entry"]))
+        return float(self.prepare(verifier).score_answer(answer, verifier["entry"]))
 
 
 SCORER = Scorer()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import collections.abc
 import dataclasses
 import difflib
+import json
 import os
 import types
 import typing
@@ -166,7 +167,9 @@ def entries(dataset: str, config: dict, n: int, seed: int, count: int | None = N
     out = []
     for i in range(n if count is None else min(n, count)):
         e = ds[i]
-        entry = {"question": e["question"], "answer": e.get("answer"), "metadata": e.get("metadata", {})}
+        # as JSON from the start: what grading and pool rows get back from a file is what is graded here
+        entry = json.loads(json.dumps({"question": e["question"], "answer": e.get("answer"),
+                                       "metadata": e.get("metadata", {})}, default=str))
         out.append((entry, {"dataset": dataset, "config": full, "entry": entry}))
     return out
 

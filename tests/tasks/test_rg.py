@@ -43,8 +43,11 @@ def test_questions_are_seeded_and_carry_their_verifier():
 
 
 def test_the_datasets_own_verifier_grades():
+    from s1.grading.check import HELPER
+
     q = get_task(SPEC).load()[0]
-    right = grade(f"So the result is \\boxed{{{q.answer}}}.", q.answer, "rg", verifier=q.metadata["rg"])
+    HELPER.close()  # a fresh grading helper: importing reasoning-gym there is setup, not charged to the 1 s
+    right = grade(f"So the result is \\boxed{{{q.answer}}}.", q.answer, "rg", timeout=1.0, verifier=q.metadata["rg"])
     assert right.correct and right.method == "reasoning-gym" and right.extracted == q.answer
     wrong = grade(f"\\boxed{{{int(q.answer) + 1}}}", q.answer, "rg", verifier=q.metadata["rg"])
     assert not wrong.correct and wrong.method == "reasoning-gym"
