@@ -95,10 +95,10 @@ class OpenAIBackend(Backend):
             raise BackendError(f"{self.base_url}: {e}") from None
 
     def complete(self, ids: Sequence[int], max_tokens: int | None, stop_ids, cfg: SamplingConfig,
-                 seed: int | None):
+                 seed: int | None, extra: dict | None = None):
         """One completion call (the `complete` of rounds.drive): a stream of Completion pieces, or
-        an awaitable Completion when streaming is off."""
-        body = self._body(ids, max_tokens, stop_ids, cfg, seed)
+        an awaitable Completion when streaming is off. `extra`: more request fields (vllm_xargs...)."""
+        body = self._body(ids, max_tokens, stop_ids, cfg, seed) | (extra or {})
         if self.stream:
             return self._stream(body, stop_ids)
         return self._once(body, stop_ids)

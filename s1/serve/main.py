@@ -57,7 +57,7 @@ def build_service(args):
         backend = load_backend("openai", args.model, **common, device=args.device,
                                base_url=args.upstream or args.base_url, tokenizer=args.tokenizer,
                                served_model=args.served_model)
-        return UpstreamService(backend), backend.served_model
+        return UpstreamService(backend, getattr(args, "upstream_forcing", "auto")), backend.served_model
     from .service import LocalService
 
     engine = load_backend("transformers", args.model, **common, dtype=args.dtype, device=args.device)

@@ -97,20 +97,31 @@ class LocalService:
 
 
 class UpstreamService:
-    """Budget forcing in front of another OpenAI-compatible server, in rounds (s1.backends.openai)."""
+    """Budget forcing in front of another OpenAI-compatible server: in rounds (s1.backends.openai), or,
+    in front of a `vllm serve` running the s1 plugin, one request per row with its budget
+    (s1.backends.plugin_client). forcing: "auto" (probe the server once), "on" or "off" (rounds)."""
 
-    def __init__(self, backend):
+    def __init__(self, backend, forcing: str = "off"):
+        from ..backends.plugin_client import has_plugin
+
         self.backend = backend
         self.tokenizer, self.template = backend.tokenizer, backend.template
         self.context_length = backend.context_length
+        self.forcing = forcing == "on" or (forcing == "auto" and has_plugin(backend))
 
     async def run(self, ids, row, thinking, answer, seed: int, on_token: Callable[[int, str], None]) -> None:
         from ..backends import BackendError
         from ..backends.rounds import RoundError
 
+        from ..backends.plugin_client import run_row, supports
+
         if isinstance(row, PlainRow):
             return await self._plain(ids, row, thinking, seed, on_token)
         try:
+            if self.forcing and self.template.name in ("s1", "r1") and supports(row, thinking, answer):
+                seed = seed if thinking.temperature > 0 and thinking.seed is not None else None
+                await run_row(self.backend, ids, row, thinking, seed, on_token, self.template.name)
+                return
             await self.backend.run_row(ids, row, thinking, answer, seed, on_token=on_token)
         except (BackendError, RoundError) as e:
             raise ServiceError(f"upstream: {e}") from None
