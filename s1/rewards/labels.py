@@ -7,7 +7,8 @@ blank line ends one, as in the step-conditional baseline). Each time a solution 
 rows fork off it (they share its KV-cache prefix: nothing is re-run) with their own seeds and finish
 the solution. A step is good (1) when any rollout from its end reaches the gold answer, or the
 solution itself does (it is one more completion of the same prefix); else bad (0) ("hard estimation").
-The last paragraph of the thinking and the answer are labelled by the solution's own correctness.
+The thinking's last paragraph (when no blank line ends it) and the answer make the final step, as the
+search methods split a finished trajectory; it is labelled by the solution's own correctness.
 Paragraphs past `max_forks` rolled-out steps stay unlabelled (None). One JSON line per question is
 appended to the labels file as soon as its solutions are done, so a rerun skips what is there.
 """
@@ -100,16 +101,19 @@ def label_solution(tok, sol: Solution, correct: bool, rollout_correct: list[list
     row = sol.seq.row
     steps, labels = [], []
     bounds = [0, *sol.cuts, len(row.thinking)]
+    tail = False  # thinking text after the last step end
     for k in range(len(bounds) - 1):
         paras = paragraphs(tok.decode(row.thinking[bounds[k] : bounds[k + 1]]))
         if not paras:
             continue
-        last = k == len(bounds) - 2
-        label = correct if last else (correct or any(rollout_correct[k]))
+        tail = k == len(bounds) - 2
+        label = correct if tail else (correct or any(rollout_correct[k]))
         steps += paras
         labels += [None] * (len(paras) - 1) + [int(label)]  # a blank line inside a token: no fork, no label
     answer = tok.decode(row.answer).strip()
-    if answer:
+    if answer and tail:  # the unfinished last paragraph and the answer are one final step, as search splits them
+        steps[-1] = f"{steps[-1]}\n\n{answer}"
+    elif answer:
         steps.append(answer)
         labels.append(int(correct))
     return steps, labels
