@@ -22,11 +22,12 @@ section{background:#fff;border:1px solid #dde1e8;border-radius:8px;padding:12px 
 h2{font-size:17px;margin:4px 0 10px}h3{font-size:15px;margin:10px 0 6px}
 table{border-collapse:collapse;font-size:13px}th,td{border-bottom:1px solid #e6e9ef;padding:4px 8px;text-align:left}
 th{background:#f0f2f6;position:sticky;top:0}#rows tbody tr{cursor:pointer}#rows tbody tr:hover{background:#eef4ff}
-#rows tbody tr.sel{background:#dce8ff}.scroll{max-height:420px;overflow:auto;border:1px solid #e6e9ef}
+#rows tbody tr.sel{background:#dce8ff}#rows td{white-space:nowrap}
+#rows td.muted{max-width:380px;overflow:hidden;text-overflow:ellipsis}.scroll{max-height:420px;overflow:auto;border:1px solid #e6e9ef}
 .ok{color:#137333;font-weight:600}.bad{color:#b3261e;font-weight:600}.num{text-align:right}
 .filters{display:flex;gap:14px;flex-wrap:wrap;align-items:end;margin-bottom:8px}
 .filters label{display:flex;flex-direction:column;font-size:12px;color:#555}select,input{font:inherit;padding:2px 4px}
-img.plot{max-width:100%;height:auto;border:1px solid #eee}.plots{display:flex;flex-wrap:wrap;gap:12px}
+img.plot{max-width:min(100%,720px);height:auto;border:1px solid #eee}.plots{display:flex;flex-wrap:wrap;gap:12px}
 .trace{font:13px/1.5 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;white-space:pre-wrap;word-break:break-word;
 background:#fbfbfd;border:1px solid #e6e9ef;border-radius:6px;padding:10px}
 .thinking{color:#2b3140}.answer{margin-top:6px;color:#0b3d91}
@@ -191,11 +192,12 @@ options(cQ, uniq(ROWS.map(qkey)));
 cQ.addEventListener("change", function () { methods(); points(true); draw(); });
 cM.addEventListener("change", function () { points(true); draw(); });
 [cA, cB].forEach(function (s) { s.addEventListener("change", draw); });
-if (ROWS.length) {
+if (ROWS.length) {  // first shown: a trace with a forced extension whose question differs across budgets
   var two = ROWS.filter(function (r) {
     return ROWS.some(function (x) { return qkey(x) === qkey(r) && x.method === r.method && x.thinking !== r.thinking; });
   });
-  select(ROWS.indexOf(two[0] || ROWS[0]));
+  var waits = function (r) { return r.pieces.some(function (p) { return p[0] === "extend"; }); };
+  select(ROWS.indexOf(two.filter(waits)[0] || ROWS.filter(waits)[0] || two[0] || ROWS[0]));
 }
 })();
 """
@@ -256,7 +258,7 @@ def _curate_section(r: dict) -> str:
         "<p class='muted'>no curation plots yet (the select stage writes them)</p>"
     return (f"<section><h2>Curation: {_esc(r['name'])} <span class='muted'>({_esc(r['path'])})</span></h2>"
             + _table(r["stages"], [("stage", "stage"), ("status", "status"), ("seconds", "seconds"),
-                                   ("rows", "rows")]) + f"<div class='plots'>{plots}</div></section>")
+                                   ("rows", "rows out")]) + f"<div class='plots'>{plots}</div></section>")
 
 
 def _train_section(r: dict) -> str:

@@ -133,9 +133,8 @@ def _curate(folder: Path, name: str) -> dict:
     stages = []
     for stage, rec in (state.get("stages") or {}).items() if isinstance(state, dict) else []:
         stats = rec.get("stats") or {}
-        rows = stats.get("rows", stats.get("kept", stats.get("selected")))
-        stages.append({"stage": stage, "status": rec.get("status"), "seconds": rec.get("seconds"),
-                       "rows": rows if isinstance(rows, int) else None})
+        rows = next((stats[k] for k in ("selected", "kept", "ok", "rows") if isinstance(stats.get(k), int)), None)
+        stages.append({"stage": stage, "status": rec.get("status"), "seconds": rec.get("seconds"), "rows": rows})
     plots = {}
     for stem in ("funnel", "domains", "lengths"):  # written by the select stage (s1.data.report)
         png = folder / "report" / f"{stem}.png"
