@@ -135,6 +135,33 @@ def majority_ks(samples: int) -> list[int]:
     return ks + [samples]
 
 
+# parallel and tree search (s1.search): trajectory counts are the grid; each trajectory is a budget-forced row
+SEARCH_METHODS = ("best-of-n", "beam", "dvts", "rebase", "deepconf", "deepconf-online")  # = s1.search.METHODS
+SHARED_SEARCH = ("best-of-n", "deepconf")  # the run of n trajectories is the first n of the largest run
+
+
+def search_groups(method: str, cfg) -> list[Group]:
+    """One point per trajectory count (x budget when several --max-thinking / --num-ignore values are
+    given). Shared-sample methods put every count of one budget in one group (one run of the largest);
+    tree searches run each count separately."""
+    widths = sorted(set(cfg.trajectories))
+    if not widths:
+        raise ValueError("this method needs --trajectories (e.g. 1,4,16)")
+    lo = cfg.min_thinking or None
+    groups = []
+    for m in cfg.max_thinking:
+        for k in cfg.num_ignore:
+            tag = (f",max={_name(m)}" if len(cfg.max_thinking) > 1 else "") + \
+                  (f",ignore={k}" if len(cfg.num_ignore) > 1 else "")
+            budget = point_budget(cfg, max_thinking_tokens=m, num_ignore=k)
+            points = [Point(f"n={n}{tag}", budget, lo, m) for n in widths]
+            if method in SHARED_SEARCH:
+                groups.append(Group(f"all{tag}", None, tuple(points)))
+            else:
+                groups += [Group(p.id, None, (p,)) for p in points]
+    return groups
+
+
 # adaptive thinking (s1/policies.py, s1/early_exit.py): budget forcing's grid with one policy on
 ADAPTIVE_METHODS = ("early-exit", "wait-schedule", "break-loops", "round-sampling")
 FORKING_METHODS = ("early-exit", "round-sampling")  # need the in-process engine (forks, per-row sampling)
@@ -178,6 +205,7 @@ METHODS: dict[str, Callable] = {
     "class-conditional+forcing": lambda cfg: class_conditional(cfg, True),
     "rejection": rejection,
     "majority": majority,
+    **{m: (lambda cfg, m=m: search_groups(m, cfg)) for m in SEARCH_METHODS},
 }
 
 

@@ -45,7 +45,9 @@ def summarize(cfg, questions, records: list[dict]) -> dict:
                 row["series"] = series[p.id]
             pts_out.append(row)
             if row["n_questions"]:
-                run_points.append(RunPoint(row["thinking_tokens"], row["accuracy"], p.lo, p.hi, p.id))
+                # parallel methods scale by their compute: the tokens of all trajectories
+                x = row["total_tokens"] if method in baselines.SEARCH_METHODS else row["thinking_tokens"]
+                run_points.append(RunPoint(x, row["accuracy"], p.lo, p.hi, p.id))
                 measured = row["thinking_steps"] if p.measure == "steps" else row["thinking_tokens"]
                 control_points.append(RunPoint(measured or 0.0, row["accuracy"], p.lo, p.hi, p.id))
         m = scaling_metrics(run_points)
@@ -71,6 +73,8 @@ def _point_summary(method: str, p: Point, recs: list[dict], samples: int) -> dic
         "thinking_tokens": _mean([r["thinking_tokens"] for r in recs]),
         "answer_tokens": _mean([r["answer_tokens"] for r in recs]),
         "probe_tokens": _mean([r.get("probe_tokens", 0) for r in recs]),  # early exit's discarded trials
+        # every token generated for the question: all trajectories of a search, thinking and answer
+        "total_tokens": _mean([r.get("total_tokens", r["thinking_tokens"] + r["answer_tokens"]) for r in recs]),
         "thinking_steps": _mean([r.get("thinking_steps") for r in recs]),
         "min_requested": p.lo, "max_requested": p.hi, "measure": p.measure,
         "thinking_end": dict(Counter(r["thinking_end"] for r in recs)),
@@ -80,6 +84,9 @@ def _point_summary(method: str, p: Point, recs: list[dict], samples: int) -> dic
         key = "thinking_steps" if p.measure == "steps" else "thinking_tokens"
         inside = [(p.lo is None or (r[key] or 0) >= p.lo) and (p.hi is None or (r[key] or 0) <= p.hi) for r in recs]
         row["within_limit"] = 100 * _mean(inside) if inside else None
+    if method in baselines.SEARCH_METHODS and recs:
+        row["reward_tokens"] = _mean([r.get("reward_tokens", 0) for r in recs])
+        row["finished"] = _mean([r.get("finished", 0) for r in recs])
     if method == "rejection" and recs:
         row["tries"] = _mean([r["tries"] for r in recs])
         row["fit"] = 100 * _mean([r["fit"] for r in recs])
@@ -112,6 +119,7 @@ def _majority_points(recs: list[dict], samples: int) -> list[dict]:
             # parallel scaling: the compute of a vote is the thinking of all k samples
             "thinking_tokens": _mean([sum(r["thinking_tokens"] for r in rs) for rs in full]),
             "answer_tokens": _mean([r["answer_tokens"] for rs in full for r in rs]),
+            "total_tokens": _mean([sum(r["thinking_tokens"] + r["answer_tokens"] for r in rs) for rs in full]),
             "min_requested": None, "max_requested": None, "measure": "tokens",
         })
     return rows

@@ -86,6 +86,11 @@ class EvalConfig:
     round_temperatures: tuple[float, ...] = ()
     round_top_p: tuple[float, ...] = ()
     extend_penalty: float = 0.0
+    # parallel and tree search (s1.search): reward spec, trajectory counts, step delimiter, method options
+    reward: str | None = None
+    trajectories: tuple[int, ...] = (1, 2, 4, 8, 16)
+    step_delimiter: str = "\n\n"
+    search: dict | None = None  # s1.search.DEFAULTS keys (beam expansions, REBASE temperature, vote ...)
 
     def validate(self) -> "EvalConfig":
         from .generation import GenerationError, SamplingConfig
@@ -123,6 +128,7 @@ class EvalConfig:
             raise EvalError("ignore counts must be >= 0")
         if any(n < 0 for n in self.steps):
             raise EvalError("step counts must be >= 0")
+        self._validate_search()
         if bool(self.judge_url) != bool(self.judge_model):
             raise EvalError("an LLM judge needs both --judge-url and --judge-model")
         forking = [m for m in self.methods if m in baselines.FORKING_METHODS]
@@ -130,6 +136,33 @@ class EvalConfig:
             raise EvalError(f"{forking[0]} runs on the transformers backend only (it forks rows / changes "
                             f"sampling per row), not on {self.backend}")
         return self
+
+    def _validate_search(self) -> None:
+        from . import search
+
+        methods = [m for m in self.methods if m in baselines.SEARCH_METHODS]
+        if not methods:
+            return
+        if self.backend != "transformers":
+            raise EvalError(f"{methods[0]} needs the in-process engine (--backend transformers): "
+                            "tree search forks rows of its KV cache")
+        if self.temperature <= 0:
+            raise EvalError(f"{methods[0]} needs --temperature > 0 (greedy trajectories are identical)")
+        try:
+            search.check_widths(self.trajectories)
+            search.check_delimiter(self.step_delimiter)
+            for m in methods:
+                search.options(m, self.search)
+        except search.SearchError as e:
+            raise EvalError(str(e)) from None
+        from .rewards import KINDS
+
+        if self.reward and self.reward.strip() != "confidence" and self.reward.partition(":")[0] not in KINDS:
+            raise EvalError(f"unknown reward {self.reward!r} (choose shepherd:PATH, qwen-prm:PATH, orm:PATH, "
+                            "judge:URL:MODEL or confidence)")  # before a model is loaded
+        need = [m for m in methods if m in search.NEEDS_REWARD]
+        if need and not self.reward:
+            raise EvalError(f"{need[0]} needs a reward model: --reward SPEC (e.g. confidence, shepherd:PATH)")
 
     def identity(self) -> dict:
         d = json.loads(json.dumps(asdict(self)))  # tuples -> lists, as they read back from disk
@@ -229,6 +262,7 @@ class Runner:
         from .generation import SamplingConfig
 
         self.thinking = SamplingConfig(cfg.temperature, cfg.top_p, cfg.top_k, cfg.seed).validate()
+        self.reward = None  # the reward model of search methods (set by evaluate)
 
     def run_units(self, units: Sequence[Unit], progress=None) -> list[list[dict]]:
         """Generate and grade a batch of units of one method and group: records per unit. `progress(1)`
@@ -237,6 +271,8 @@ class Runner:
         prompts = [with_instruction(self.questions[u.qi].prompt, group.instruction) for u in units]
         if method == "rejection":
             results, extra = self._rejection(units, prompts, group)
+        elif method in baselines.SEARCH_METHODS:
+            results, extra = self._search(units, prompts, group)
         else:
             seeds = [unit_seed(self.cfg.seed, self.questions[u.qi].id, u.sample) for u in units]
             grid = self.engine.generate_grid(prompts, [p.budget for p in group.points], self.thinking,
@@ -244,6 +280,29 @@ class Runner:
                                              progress=progress)
             results, extra = grid, [[{} for _ in group.points] for _ in units]
         return [self._records(u, group, res, ex) for u, res, ex in zip(units, results, extra)]
+
+    def _search(self, units, prompts, group: Group):
+        """A search per unit (s1.search); every point of the group is one trajectory count."""
+        from .search import search
+
+        cfg = self.cfg
+        widths = [int(p.id.split(",")[0][2:]) for p in group.points]  # "n=4[,max=..]"
+        seeds = [unit_seed(cfg.seed, self.questions[u.qi].id, u.sample) for u in units]
+        kinds = {self.questions[u.qi].kind for u in units}
+        out: list[list] = [None] * len(units)  # type: ignore[list-item]
+        for kind in kinds:  # answers are extracted per kind (one kind per task in practice)
+            idx = [i for i, u in enumerate(units) if self.questions[u.qi].kind == kind]
+            res = search(self.engine, [prompts[i] for i in idx], units[0].method, max(widths), reward=self.reward,
+                         budget=group.points[0].budget, thinking=self.thinking, kind=kind,
+                         seeds=[seeds[i] for i in idx], system=cfg.system, delimiter=cfg.step_delimiter,
+                         widths=widths, **(cfg.search or {}))
+            for i, r in zip(idx, res):
+                out[i] = r
+        results = [[r.result for r in row] for row in out]
+        extra = [[{"total_tokens": r.total_tokens, "reward_tokens": round(r.reward_tokens), "trajectories": r.trajectories,
+                   "finished": r.finished, "votes": dict(sorted(r.votes.items(), key=lambda kv: -kv[1])[:8])}
+                  for r in row] for row in out]
+        return results, extra
 
     def _rejection(self, units, prompts, group: Group):
         """Sample (temperature cfg.rejection_temperature) until thinking fits each budget, up to
@@ -362,6 +421,7 @@ def evaluate(cfg: EvalConfig, out: str | Path, engine: Engine | None = None, bat
 
         engine = load_backend(cfg.backend, cfg.model, template=cfg.template, dtype=cfg.dtype, device=device,
                               think_start=cfg.think_start, think_end=cfg.think_end, **(backend_options or {}))
+    reward = _search_setup(cfg, engine, device)  # bad reward / delimiter: fails before the folder is made
     if records is None:
         start_run(out, identity)
         records = []
@@ -380,6 +440,7 @@ def evaluate(cfg: EvalConfig, out: str | Path, engine: Engine | None = None, bat
     total = sum(len(u.group.points) for b in todo for u in b)  # traces: unit x grid point
 
     runner = Runner(cfg, engine, questions, judge, batch_size)
+    runner.reward = reward
     bar = _progress(progress, total, sum(count[k] for k in keep))
     try:
         with open(out / SAMPLES_FILE, "a") as f:
@@ -404,6 +465,21 @@ def evaluate(cfg: EvalConfig, out: str | Path, engine: Engine | None = None, bat
         bar(None)
     summary = write_summary(out, cfg, questions, records, complete=True)
     return summary
+
+
+def _search_setup(cfg: EvalConfig, engine, device: str | None):
+    """The reward model of the run's search methods (None without one), after checking that the step
+    delimiter can occur in the engine's thinking."""
+    from . import search
+    from .rewards import RewardError, load_reward
+
+    if not any(m in baselines.SEARCH_METHODS for m in cfg.methods):
+        return None
+    try:
+        search.check_delimiter(cfg.step_delimiter, engine)
+        return load_reward(cfg.reward, device=device, dtype=cfg.dtype) if cfg.reward else None
+    except (search.SearchError, RewardError) as e:
+        raise EvalError(str(e)) from None
 
 
 def _progress(enabled: bool, total: int, already: int):

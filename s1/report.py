@@ -35,9 +35,21 @@ def _label(folder: Path, ident: dict, used: set) -> str:
     return name
 
 
+X_AXES = {"thinking": ("thinking_tokens", "Average thinking tokens"),
+          "total": ("total_tokens", "Average generated tokens per question")}
+X_NOTES = {"thinking": "average thinking tokens of the answer (majority voting: of all its samples)",
+           "total": "average tokens generated per question, thinking and answer, over all samples or "
+                    "trajectories (majority voting: its k samples; searches: every trajectory, pruned ones "
+                    "included); search methods' Scaling is per doubling of these tokens"}
+
+
 def report(runs: list[str | Path], out: str | Path | None = None, title: str | None = None,
-           bootstrap_seed: int = 0) -> tuple[str, list[Path]]:
-    """Markdown text and the files written (report.md, scaling.png, scaling.svg) for run folders."""
+           bootstrap_seed: int = 0, x: str = "auto") -> tuple[str, list[Path]]:
+    """Markdown text and the files written (report.md, scaling.png, scaling.svg) for run folders.
+    x: the plot's x-axis, "thinking" (average thinking tokens of the answer), "total" (every token
+    generated per question: all samples or trajectories, thinking and answer) or "auto" (total when
+    a run has a parallel or tree-search method, so all methods share one compute axis)."""
+    from .baselines import SEARCH_METHODS
     from .metrics import format_table, paired_bootstrap
     from .plots import plot_scaling
 
@@ -50,6 +62,11 @@ def report(runs: list[str | Path], out: str | Path | None = None, title: str | N
         ident, summary, records = load_run(folder)
         loaded.append((_label(folder, ident, used), ident, summary, records))
     out = Path(out) if out is not None else (Path(runs[0]) if len(runs) == 1 else Path("report"))
+    if x == "auto":
+        x = "total" if any(m in SEARCH_METHODS for _, _, sm, _ in loaded for m in sm["methods"]) else "thinking"
+    if x not in X_AXES:
+        raise EvalError(f"unknown x-axis {x!r}; choose from auto, {', '.join(X_AXES)}")
+    x_key, x_label = X_AXES[x]
     several = len(loaded) > 1
 
     point_rows, method_rows, series = [], [], {}
@@ -59,12 +76,17 @@ def report(runs: list[str | Path], out: str | Path | None = None, title: str | N
                                                                    ("control", "scaling", "performance", "runs")}})
             for p in m["points"]:
                 point_rows.append({"run": label, **p})
-                if p.get("accuracy") is not None and p.get("thinking_tokens") is not None:
+                if p.get("accuracy") is not None and p.get(x_key) is not None:
                     name = method + (f" ({p['series']})" if p.get("series") else "")
                     series.setdefault(f"{label}: {name}" if several else name, []).append(
-                        (p["thinking_tokens"], p["accuracy"]))
+                        (p[x_key], p["accuracy"]))
 
-    cols_p = POINT_COLUMNS if several else POINT_COLUMNS[1:]
+    if x == "total":
+        extra = [("total_tokens", "avg generated tokens"), ("reward_tokens", "avg reward-model tokens")]
+        cols_p = POINT_COLUMNS[:5] + extra + POINT_COLUMNS[5:]
+    else:
+        cols_p = POINT_COLUMNS
+    cols_p = cols_p if several else cols_p[1:]
     cols_m = METHOD_COLUMNS if several else METHOD_COLUMNS[1:]
     first = loaded[0][1]["config"]
     heading = title or (f"s1 evaluation: {first.get('task')} · {first.get('model') or 'smollm2-135m'}"
@@ -89,8 +111,8 @@ def report(runs: list[str | Path], out: str | Path | None = None, title: str | N
     files = []
     out.mkdir(parents=True, exist_ok=True)
     if series:
-        files += plot_scaling(series, out / "scaling", title=heading)
-        parts += ["![scaling plot](scaling.png)", ""]
+        files += plot_scaling(series, out / "scaling", title=heading, xlabel=x_label)
+        parts += ["![scaling plot](scaling.png)", "", f"Plot x-axis: {X_NOTES[x]}.", ""]
     text = "\n".join(parts)
     write_text_atomic(out / "report.md", text)
     files.insert(0, out / "report.md")

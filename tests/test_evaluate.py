@@ -167,8 +167,8 @@ def test_bad_settings_are_clear(engine, tmp_path):
         evaluate(cfg(methods=("majority",)), tmp_path / "a", engine=engine)
     with pytest.raises(EvalError, match="token-conditional: this method needs token limits"):
         evaluate(cfg(methods=("token-conditional",), max_thinking=(None,)), tmp_path / "b", engine=engine)
-    with pytest.raises(EvalError, match="unknown method 'beam'"):
-        evaluate(cfg(methods=("beam",)), tmp_path / "c", engine=engine)
+    with pytest.raises(EvalError, match="unknown method 'beams'"):
+        evaluate(cfg(methods=("beams",)), tmp_path / "c", engine=engine)
     with pytest.raises(EvalError, match="greedy samples are identical"):
         evaluate(cfg(samples=3), tmp_path / "d", engine=engine)
 
@@ -176,7 +176,7 @@ def test_bad_settings_are_clear(engine, tmp_path):
 @pytest.mark.parametrize("argv, msg", [
     (["eval", "--task", "nope", "--out", "X"], "unknown task 'nope'"),
     (["eval", "--task", "arith", "--out", "X", "--max-thinking", "12,abc"], "--max-thinking: 'abc' is not a whole"),
-    (["eval", "--task", "arith", "--out", "X", "--method", "beam"], "unknown method 'beam'"),
+    (["eval", "--task", "arith", "--out", "X", "--method", "beams"], "unknown method 'beams'"),
     (["eval", "--task", "arith"], "--out DIR is required"),
     (["eval", "--task", "file", "--data", "bad.jsonl", "--out", "X"], "bad.jsonl:2: not valid JSON"),
     (["eval", "--task", "arith", "--out", "X", "--judge-url", "http://127.0.0.1:9/v1", "--judge-model", "j"],

@@ -9,6 +9,7 @@ import argparse
 import sys
 
 from ..budget import TURN_END
+from ..search.names import AGGREGATES, VOTES
 from .common import InputError, backend_options, int_list, key_values, model_args, quiet_transformers
 
 EPILOG = """examples:
@@ -17,6 +18,8 @@ EPILOG = """examples:
   s1 eval --model M --task aime24 --num-ignore 0,1,2,4 --samples 8 --temperature 0.6 --out runs/m-aime
   s1 eval --model M --task aime24 --method token-conditional,class-conditional+forcing,rejection \\
           --max-thinking 1024,2048,4096 --out runs/m-baselines
+  s1 eval --task arith:n=20 --method best-of-n,rebase,majority,budget-forcing --reward confidence \\
+          --trajectories 1,4,16 --samples 16 --temperature 0.8 --max-thinking 128 --out runs/parallel
   s1 eval --model M --task file --data my.jsonl --field prompt=problem --field answer=solution --out runs/mine
 
   s1 eval --task arith:n=20 --max-thinking 64,128,256 --early-exit 0.9 --wait-schedule --break-loops \\
@@ -49,7 +52,9 @@ def add_parser(sub) -> None:
                     help="budget-forcing (default), token-conditional, step-conditional, class-conditional "
                          "(each also as +forcing, e.g. class-conditional+forcing), rejection, majority, "
                          "length-conditional (+forcing; models trained with --length-instruction); adaptive: "
-                         "early-exit, wait-schedule, break-loops, round-sampling")
+                         "early-exit, wait-schedule, break-loops, round-sampling; "
+                         "parallel / tree search (see 'search'): best-of-n, beam, dvts, rebase, deepconf, "
+                         "deepconf-online")
     gm.add_argument("--max-thinking", default="none", metavar="N[,N...]",
                     help="maximum thinking tokens per grid point; 'none' = no limit (default none)")
     gm.add_argument("--num-ignore", default="0", metavar="K[,K...]", help="stops to ignore per grid point (default 0)")
@@ -69,6 +74,35 @@ def add_parser(sub) -> None:
     gs.add_argument("--seed", type=int, default=0, help="seeds derive from it, the question and the sample")
     gs.add_argument("--rejection-tries", type=int, default=8, metavar="N", help="rejection sampling: tries per budget")
     gs.add_argument("--rejection-temperature", type=float, default=1.0)
+    gt = e.add_argument_group(
+        "search (best-of-n, beam, dvts, rebase, deepconf, deepconf-online; in-process engine, --temperature > 0; "
+        "every trajectory is budget-forced by --max-thinking / --num-ignore)")
+    gt.add_argument("--reward", metavar="SPEC",
+                    help="reward model scoring the steps: confidence (the model's own log-probs), shepherd:PATH, "
+                         "qwen-prm:PATH, orm:PATH, judge:URL:MODEL (needed by best-of-n, beam, dvts, rebase)")
+    gt.add_argument("--trajectories", default="1,2,4,8,16", metavar="N[,N...]",
+                    help="trajectories per question, one grid point each (default 1,2,4,8,16); best-of-n and "
+                         "deepconf read the smaller counts off the largest run, tree searches run each count")
+    gt.add_argument("--step-delimiter", default="\\n\\n", metavar="TEXT",
+                    help="text that ends a step of the thinking (default a blank line, written \\n\\n)")
+    gt.add_argument("--aggregate", choices=AGGREGATES, help="a trajectory's score from its step scores "
+                                                            "(default last)")
+    gt.add_argument("--vote", choices=VOTES, help="how the answer is chosen: best (highest score), majority, "
+                                                  "weighted (scores summed per answer); default: best for "
+                                                  "best-of-n / beam / dvts, majority for rebase, weighted for deepconf")
+    gt.add_argument("--beam-expansions", type=int, metavar="M", help="beam, dvts: children per kept node (default 4)")
+    gt.add_argument("--rebase-temperature", type=float, metavar="T",
+                    help="rebase: softmax temperature of the width split (default 0.2; lower = greedier)")
+    gt.add_argument("--max-depth", type=int, metavar="N", help="tree searches: steps before the nodes left "
+                                                              "run to their end without branching (default 40)")
+    gt.add_argument("--deepconf-keep", type=float, metavar="PCT",
+                    help="deepconf: percent of the most confident traces that vote (default 90)")
+    gt.add_argument("--deepconf-warmup", type=int, metavar="N",
+                    help="deepconf-online: warm-up traces that set the stopping threshold (default 4)")
+    gt.add_argument("--deepconf-consensus", type=float, metavar="TAU",
+                    help="deepconf-online: stop sampling once one answer holds this share of the vote (default 0.95)")
+    gt.add_argument("--deepconf-window", type=int, metavar="N", help="deepconf: tokens per confidence group "
+                                                                      "(default 64)")
     ga = e.add_argument_group(
         "adaptive thinking (each flag adds its method next to the others, e.g. budget-forcing, on the same plot; "
         "methods early-exit, wait-schedule, break-loops, round-sampling run budget forcing's grid with the policy on)")
@@ -97,6 +131,16 @@ def add_parser(sub) -> None:
     gg.add_argument("--judge-model", metavar="NAME", help="judge model name (key from $S1_JUDGE_API_KEY)")
     e.add_argument("--batch-size", type=int, default=16, help="questions decoded together (default 16)")
     e.set_defaults(func=run)
+
+
+def search_settings(args) -> dict:
+    """The search flags as EvalConfig fields (only what was given goes into `search`)."""
+    given = {"aggregate": args.aggregate, "vote": args.vote, "expansions": args.beam_expansions,
+             "temperature": args.rebase_temperature, "max_depth": args.max_depth, "keep": args.deepconf_keep,
+             "warmup": args.deepconf_warmup, "consensus": args.deepconf_consensus, "window": args.deepconf_window}
+    delim = args.step_delimiter.encode("latin-1", "backslashreplace").decode("unicode_escape")
+    return {"reward": args.reward, "trajectories": int_list(args.trajectories, "--trajectories"),
+            "step_delimiter": delim, "search": {k: v for k, v in given.items() if v is not None} or None}
 
 
 def float_list(text: str | None, flag: str) -> tuple[float, ...]:
@@ -160,6 +204,7 @@ def run(args) -> int:
         template=args.template, think_start=args.think_start, think_end=args.think_end, system=args.system,
         dtype=None if args.dtype == "auto" else args.dtype, grade_timeout=args.grade_timeout,
         judge_url=args.judge_url, judge_model=args.judge_model, **adaptive,
+        **search_settings(args),
     )
     quiet_transformers()
     opts = backend_options(args)
