@@ -4,14 +4,17 @@ and the page in a real headless Chromium (Debian's chromium + chromium-driver, d
 import io
 import json
 import shutil
+import subprocess
+import sys
 import tempfile
+import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
 
 from s1.cli import main
-from s1.view import build_view, serve_page, write_view
+from s1.view import serve_page, write_view
 from s1.view.trace import pieces
 
 THINKING_KINDS = ("text", "extend", "marker")
@@ -107,13 +110,27 @@ def test_bad_folders_are_one_line_and_write_nothing(run_dir, tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_serve_answers_with_the_page(run_dir):
-    page = build_view([run_dir])
-    server = serve_page(page, port=0)
+def test_serve_answers_with_the_page(run_dir, tmp_path):
+    """`s1 view RUN --serve`: the page is written and served on localhost until the process is stopped."""
+    out = tmp_path / "v.html"
+    p = subprocess.Popen([sys.executable, "-m", "s1", "view", str(run_dir), "--out", str(out), "--serve", "--port", "0"],
+                         stderr=subprocess.PIPE, text=True)
     try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/"
+        lines = []
+        while not lines or not lines[-1].startswith("serving on "):
+            lines.append(p.stderr.readline())
+            assert lines[-1], lines  # the process ended without serving
+        url = lines[-1].split()[2]
         with urllib.request.urlopen(url, timeout=10) as r:
-            assert r.status == 200 and r.read().decode() == page
+            assert r.status == 200 and r.read().decode() == out.read_text()
+        with pytest.raises(urllib.error.HTTPError):
+            urllib.request.urlopen(url + "other", timeout=10)
+    finally:
+        p.terminate()
+        p.wait(timeout=10)
+    server = serve_page("<p>x</p>", port=0)  # a port in use is one clear error
+    try:
+        assert main(["view", str(run_dir), "--out", str(out), "--serve", "--port", str(server.server_address[1])]) == 2
     finally:
         server.shutdown()
         server.server_close()
