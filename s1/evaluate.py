@@ -138,31 +138,12 @@ class EvalConfig:
         return self
 
     def _validate_search(self) -> None:
-        from . import search
+        from .search.run import check_config
 
-        methods = [m for m in self.methods if m in baselines.SEARCH_METHODS]
-        if not methods:
-            return
-        if self.backend != "transformers":
-            raise EvalError(f"{methods[0]} needs the in-process engine (--backend transformers): "
-                            "tree search forks rows of its KV cache")
-        if self.temperature <= 0:
-            raise EvalError(f"{methods[0]} needs --temperature > 0 (greedy trajectories are identical)")
         try:
-            search.check_widths(self.trajectories)
-            search.check_delimiter(self.step_delimiter)
-            for m in methods:
-                search.options(m, self.search)
-        except search.SearchError as e:
+            check_config(self)
+        except ValueError as e:  # SearchError
             raise EvalError(str(e)) from None
-        from .rewards import KINDS
-
-        if self.reward and self.reward.strip() != "confidence" and self.reward.partition(":")[0] not in KINDS:
-            raise EvalError(f"unknown reward {self.reward!r} (choose shepherd:PATH, qwen-prm:PATH, orm:PATH, "
-                            "judge:URL:MODEL or confidence)")  # before a model is loaded
-        need = [m for m in methods if m in search.NEEDS_REWARD]
-        if need and not self.reward:
-            raise EvalError(f"{need[0]} needs a reward model: --reward SPEC (e.g. confidence, shepherd:PATH)")
 
     def identity(self) -> dict:
         d = json.loads(json.dumps(asdict(self)))  # tuples -> lists, as they read back from disk
@@ -283,26 +264,11 @@ class Runner:
 
     def _search(self, units, prompts, group: Group):
         """A search per unit (s1.search); every point of the group is one trajectory count."""
-        from .search import search
+        from .search.run import eval_units
 
-        cfg = self.cfg
-        widths = [int(p.id.split(",")[0][2:]) for p in group.points]  # "n=4[,max=..]"
-        seeds = [unit_seed(cfg.seed, self.questions[u.qi].id, u.sample) for u in units]
-        kinds = {self.questions[u.qi].kind for u in units}
-        out: list[list] = [None] * len(units)  # type: ignore[list-item]
-        for kind in kinds:  # answers are extracted per kind (one kind per task in practice)
-            idx = [i for i, u in enumerate(units) if self.questions[u.qi].kind == kind]
-            res = search(self.engine, [prompts[i] for i in idx], units[0].method, max(widths), reward=self.reward,
-                         budget=group.points[0].budget, thinking=self.thinking, kind=kind,
-                         seeds=[seeds[i] for i in idx], system=cfg.system, delimiter=cfg.step_delimiter,
-                         widths=widths, **(cfg.search or {}))
-            for i, r in zip(idx, res):
-                out[i] = r
-        results = [[r.result for r in row] for row in out]
-        extra = [[{"total_tokens": r.total_tokens, "reward_tokens": round(r.reward_tokens), "trajectories": r.trajectories,
-                   "finished": r.finished, "votes": dict(sorted(r.votes.items(), key=lambda kv: -kv[1])[:8])}
-                  for r in row] for row in out]
-        return results, extra
+        seeds = [unit_seed(self.cfg.seed, self.questions[u.qi].id, u.sample) for u in units]
+        return eval_units(self.engine, self.reward, self.cfg, units[0].method, [self.questions[u.qi] for u in units],
+                          prompts, group, self.thinking, seeds)
 
     def _rejection(self, units, prompts, group: Group):
         """Sample (temperature cfg.rejection_temperature) until thinking fits each budget, up to
@@ -468,17 +434,12 @@ def evaluate(cfg: EvalConfig, out: str | Path, engine: Engine | None = None, bat
 
 
 def _search_setup(cfg: EvalConfig, engine, device: str | None):
-    """The reward model of the run's search methods (None without one), after checking that the step
-    delimiter can occur in the engine's thinking."""
-    from . import search
-    from .rewards import RewardError, load_reward
+    """The reward model of the run's search methods (None without one); checks the step delimiter."""
+    from .search.run import setup
 
-    if not any(m in baselines.SEARCH_METHODS for m in cfg.methods):
-        return None
     try:
-        search.check_delimiter(cfg.step_delimiter, engine)
-        return load_reward(cfg.reward, device=device, dtype=cfg.dtype) if cfg.reward else None
-    except (search.SearchError, RewardError) as e:
+        return setup(cfg, engine, device)
+    except ValueError as e:  # SearchError, RewardError
         raise EvalError(str(e)) from None
 
 

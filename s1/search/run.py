@@ -54,3 +54,62 @@ def run_grid(engine, prompts, method, width, reward, budget, thinking, kind, see
                                     oc.finished))
         out.append(row)
     return out
+
+
+# -- s1 eval ----------------------------------------------------------------------------------
+
+def check_config(cfg) -> None:
+    """The search settings of an EvalConfig, checked before anything is loaded (SearchError)."""
+    from ..rewards import KINDS
+    from . import METHODS
+
+    methods = [m for m in cfg.methods if m in METHODS]
+    if not methods:
+        return
+    if cfg.backend != "transformers":
+        raise SearchError(f"{methods[0]} needs the in-process engine (--backend transformers): "
+                          "tree search forks rows of its KV cache")
+    if cfg.temperature <= 0:
+        raise SearchError(f"{methods[0]} needs --temperature > 0 (greedy trajectories are identical)")
+    check_widths(cfg.trajectories)
+    check_delimiter(cfg.step_delimiter)
+    for m in methods:
+        options(m, cfg.search)
+    spec = (cfg.reward or "").strip()
+    if spec and spec != "confidence" and spec.partition(":")[0] not in KINDS:
+        raise SearchError(f"unknown reward {cfg.reward!r} (choose shepherd:PATH, qwen-prm:PATH, orm:PATH, "
+                          "judge:URL:MODEL or confidence)")
+    need = [m for m in methods if m in NEEDS_REWARD]
+    if need and not spec:
+        raise SearchError(f"{need[0]} needs a reward model: --reward SPEC (e.g. confidence, shepherd:PATH)")
+
+
+def setup(cfg, engine, device: str | None):
+    """The run's reward model (None without search methods or a --reward), after checking that the
+    step delimiter can occur in the engine's thinking. Raises SearchError / RewardError."""
+    from ..rewards import load_reward
+    from . import METHODS
+
+    if not any(m in METHODS for m in cfg.methods):
+        return None
+    check_delimiter(cfg.step_delimiter, engine)
+    return load_reward(cfg.reward, device=device, dtype=cfg.dtype) if cfg.reward else None
+
+
+def eval_units(engine, reward, cfg, method, questions, prompts, group, thinking, seeds) -> tuple[list, list]:
+    """Results and extra record fields of one batch of eval units (a question and sample each) for a
+    group of points "n=N[,...]": per unit, one chosen GenerationResult per point."""
+    widths = [int(p.id.split(",")[0][2:]) for p in group.points]
+    out: list = [None] * len(prompts)
+    for kind in dict.fromkeys(q.kind for q in questions):  # answers are extracted per task kind
+        idx = [i for i, q in enumerate(questions) if q.kind == kind]
+        res = run_grid(engine, [prompts[i] for i in idx], method, max(widths), reward,
+                       group.points[0].budget, thinking, kind, [seeds[i] for i in idx], cfg.system,
+                       cfg.step_delimiter, widths, None, cfg.search or {})
+        for i, r in zip(idx, res):
+            out[i] = r
+    results = [[r.result for r in row] for row in out]
+    extra = [[{"total_tokens": r.total_tokens, "reward_tokens": round(r.reward_tokens), "trajectories": r.trajectories,
+               "finished": r.finished, "votes": dict(sorted(r.votes.items(), key=lambda kv: -kv[1])[:8])}
+              for r in row] for row in out]
+    return results, extra
