@@ -1,15 +1,15 @@
 """`s1 serve`'s tokenizer routes and completion log-probs, as vLLM serves them and lm-eval's API models use them.
 
     GET  /tokenizer_info   {"eos_token", "bos_token", "pad_token", "chat_template", "model_max_length", ...}
-    POST /tokenize         {"prompt": str, "add_special_tokens": bool} | {"messages": [...]} -> {"tokens", "count", ...}
+    POST /tokenize         {"prompt": str, "add_special_tokens": bool} | {"messages": [...]} -> {"tokens", "count"}
     POST /detokenize       {"tokens": [int]} -> {"prompt": str}
 
 lm-eval's `local-completions` probes /tokenizer_info and /tokenize at start and, when both answer,
 tokenizes through the server (no tokenizer arguments needed). The chat template served opens the
 thinking after the assistant header, as /v1/chat/completions does, so a prompt rendered with it
-(`--apply_chat_template`) is what a /v1/completions request with `thinking` continues. `logprobs_block` writes the legacy
-completions `logprobs` object (tokens, token_logprobs, top_logprobs, text_offset) that lm-eval reads
-for loglikelihood requests (`echo` + `logprobs`).
+(`--apply_chat_template`) is what a /v1/completions request with `thinking` continues.
+`logprobs_block` writes the legacy completions `logprobs` object (tokens, token_logprobs,
+top_logprobs, text_offset) that lm-eval reads for loglikelihood requests (`echo` + `logprobs`).
 """
 
 from __future__ import annotations
@@ -50,11 +50,13 @@ def tokenize(body, tok, template, context_length: int | None) -> dict:
     add_special = body.get("add_special_tokens", True)
     if not isinstance(add_special, bool):
         raise RequestError("'add_special_tokens' must be true or false", "add_special_tokens")
-    if "messages" in body:
-        messages = parse({"messages": body["messages"]}, "chat", Limits()).prompts[0]
+    prompt = body.get("prompt")
+    # lm-eval's remote tokenizer sends the chat (a list of messages) as the prompt under --apply_chat_template
+    messages = body.get("messages") if "messages" in body else prompt if isinstance(prompt, list) else None
+    if messages is not None:
+        messages = parse({"messages": messages}, "chat", Limits()).prompts[0]
         ids = template.encode_messages(tok, messages)
     else:
-        prompt = body.get("prompt")
         if not isinstance(prompt, str):
             raise RequestError("'prompt' must be a string (or send 'messages')", "prompt")
         ids = tok.encode(prompt, add_special_tokens=add_special)

@@ -90,8 +90,12 @@ def test_local_completions_thinking_stops_end_the_answer_only(server, completion
     prompt = tiny_engine.render(QUESTION)  # a completions prompt is rendered up to where thinking starts
     stop = next(ch for ch in reference.thinking if ch.strip() and ch in reference.answer)  # in both
     gen = {"until": [stop], "max_gen_toks": 8, "thinking": dict(THINK)}
-    [answer] = completions.generate_until([Instance("generate_until", {}, (prompt, gen), 0)])
-    assert answer == reference.answer.split(stop)[0] and len(answer) < len(reference.answer)
+    # as lm-eval sends it: the prompt string, and the chat under --apply_chat_template (the server renders it)
+    chat = completions.apply_chat_template([{"role": "user", "content": QUESTION}])
+    answers = completions.generate_until([Instance("generate_until", {}, (p, dict(gen)), i)
+                                          for i, p in enumerate([prompt, chat])])
+    answer = reference.answer.split(stop)[0]
+    assert answers == [answer, answer] and len(answer) < len(reference.answer)
     body = {"model": "m", "prompt": prompt, "max_tokens": 8, "temperature": 0, "stop": [stop], "thinking": THINK}
     [c] = httpx.post(server.url + "/completions", json=body, timeout=60).json()["choices"]
     assert c["reasoning_content"] == reference.thinking and c["s1"]["thinking_tokens"] == 8
