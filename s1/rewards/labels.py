@@ -157,7 +157,10 @@ def make_labels(engine, questions, cfg: LabelConfig, path: str | Path, progress=
     have = done_ids(path)
     todo = [q for q in questions if q.id not in have]
     counts = {"questions": len(questions), "resumed": len(questions) - len(todo), "solutions": 0, "rollouts": 0,
-              "steps": 0, "good": 0, "bad": 0, "unlabelled": 0, "correct_solutions": 0}
+              "steps": 0, "good": 0, "bad": 0, "unlabelled": 0, "correct_solutions": 0,
+              # prompt tokens run, and what rolling out by re-running prompt + step prefix would have run
+              "prefill_tokens": 0, "rerun_prefix_tokens": 0, "decoded_row_steps": 0}
+    stats: dict = {}
     sampling = SamplingConfig(cfg.temperature, cfg.top_p, 0, cfg.seed)
     phases = {"think": sampling, "answer": sampling}
     budget = BudgetConfig(max_thinking_tokens=cfg.max_thinking_tokens, max_answer_tokens=cfg.max_answer_tokens)
@@ -172,7 +175,7 @@ def make_labels(engine, questions, cfg: LabelConfig, path: str | Path, progress=
     for start in range(0, len(todo), cfg.batch_size):
         chunk = todo[start : start + cfg.batch_size]
         prep = engine.prepare([q.prompt for q in chunk], [budget], sampling)
-        batch = Batch(engine.runner)
+        batch = Batch(engine.runner, stats)
         leads = [Seq(prep.row(i, 0, engine.context_length), phases, {"think": 0, "answer": 0}) for i in range(len(chunk))]
         batch.add(prep.ids, leads)
         sols: list[Solution] = []
@@ -204,6 +207,7 @@ def make_labels(engine, questions, cfg: LabelConfig, path: str | Path, progress=
                     k = len(sol.cuts)
                     sol.cuts.append(len(row.thinking))
                     sol.rollouts.append([])
+                    counts["rerun_prefix_tokens"] += cfg.rollouts * (len(prep.ids[sol.qi]) + len(sol.seq.out))
                     for r in range(cfg.rollouts):
                         child = batch.fork(sol.seq)
                         s = seed_of(cfg.seed, chunk[sol.qi].id, sol.sample, k, r)
@@ -237,6 +241,8 @@ def make_labels(engine, questions, cfg: LabelConfig, path: str | Path, progress=
             f.flush()
         if progress:
             progress(len(chunk))
+    counts["prefill_tokens"] = stats.get("prefill_tokens", 0)
+    counts["decoded_row_steps"] = stats.get("decode_row_steps", 0)
     return counts
 
 
