@@ -119,6 +119,33 @@ def _plain_lines(stream, label, unit, total, completed, resumed, every, clock):
     return step
 
 
+def ticker(label: str, stream: TextIO | None = None, every: float | None = None,
+           clock: Callable[[], float] = time.monotonic) -> Callable[[], None]:
+    """For work of unknown size (a stage with no count to show): a spinner in a terminal; in a log, a line
+    every `every` seconds ("decontaminate: running, 1m30s elapsed"). Returns `stop()`."""
+    stream = stream or sys.stderr
+    every = every_s() if every is None else every
+    from rich.console import Console
+
+    console = Console(file=stream)
+    if console.is_terminal or console.is_jupyter:
+        status = console.status(f"[bold]{label}[/bold] running")
+        status.start()
+        return status.stop
+    start, stop = clock(), threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(every):
+            try:
+                _write(stream, f"{label}: running, {fmt_seconds(clock() - start)} elapsed")
+            except (OSError, ValueError):
+                return
+
+    threading.Thread(target=beat, name=f"ticker-{label}", daemon=True).start()
+
+    return stop.set  # the caller says how the work ended
+
+
 def _write(stream, text: str) -> None:
     stream.write(text + "\n")
     stream.flush()  # a log file someone is tailing sees it now, not when a buffer fills

@@ -10,7 +10,7 @@ import pytest
 import yaml
 from helpers import WORDS, smol_tokenizer, tiny_model
 
-from s1.progress import every_s, fmt_seconds, progress_bar
+from s1.progress import every_s, fmt_seconds, progress_bar, ticker
 from s1.train import TrainConfig, train
 
 
@@ -70,6 +70,17 @@ def test_a_slow_stage_still_gets_its_periodic_lines():
     lines = log.getvalue().splitlines()
     assert lines[1] == "eval: 2/10 samples (20%), 1m00s elapsed, about 4m00s left"
     assert lines[-1] == "eval: 2/10 samples (20%), 1m00s elapsed, about 4m00s left (stopped)"
+
+
+def test_work_of_unknown_size_says_it_is_running():
+    log, clock = io.StringIO(), Clock()
+    stop = ticker("decontaminate", stream=log, every=0.05, clock=clock)
+    clock.now += 90
+    deadline = time.monotonic() + 10
+    while not log.getvalue() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    stop()
+    assert log.getvalue().splitlines()[0] == "decontaminate: running, 1m30s elapsed"
 
 
 def test_the_period_comes_from_the_environment(monkeypatch):

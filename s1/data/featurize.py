@@ -231,11 +231,11 @@ def featurize(inp: str | Path, out: str | Path, tokenizer: str | None = None, so
             "judge": None if judge is None else f"{getattr(judge, 'base_url', '?')}:{getattr(judge, 'model', '?')}"}
     ck = Checkpoint(out, every=batch_size, meta=meta)
     done = ck.done_ids()  # also refuses a work file written with other settings, before any model loads
-    tok = load_tokenizer(tokenizer)
-    loaded = _load_solvers(solvers, dtype)
-    step = _progress(progress, inp, len(done))
+    step = _progress(progress, inp, len(done))  # started first: loading the solver models shows in a log too
     new = resumed = skipped = 0
     try:
+        tok = load_tokenizer(tokenizer)
+        loaded = _load_solvers(solvers, dtype)
         with ck:
             batch: list[dict] = []
             queued: set[str] = set()

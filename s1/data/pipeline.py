@@ -242,6 +242,8 @@ def run(config: str | Path | dict, progress: bool = False, log=print) -> dict:
         ("select", se, lambda: _select_all(files["featurize"], out, se, select)),
     ]
     def stage(name, settings, fn):
+        if progress and name in ("collect", "decontaminate", "select"):  # no count of their own to show
+            fn = _alive(name, fn)
         return Stage(name, settings_key(settings), [files[name]], fn, {"out": str(files[name])})
 
     state = run_stages([stage(*p) for p in plan], out / "stages.json", root=out,
@@ -260,6 +262,19 @@ def run(config: str | Path | dict, progress: bool = False, log=print) -> dict:
     report = write_report(out / "report", funnel, pool_rows, iter_rows(files["select"]), state)
     log(f"s1 curate: report: {report[0]}")
     return state
+
+
+def _alive(name: str, fn):
+    """`fn` with a spinner in a terminal, or a line every period in a log, while it runs."""
+    def go():
+        from ..progress import ticker
+
+        stop = ticker(name)
+        try:
+            return fn()
+        finally:
+            stop()
+    return go
 
 
 def _select_all(inp: Path, out: Path, se: dict, select) -> dict:
