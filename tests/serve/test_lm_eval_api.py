@@ -124,3 +124,17 @@ def test_local_chat_completions_with_a_thinking_budget(server, reference):
 def test_scoring_requests_that_cannot_run_say_why(server, extra, says):
     r = httpx.post(server.url + "/completions", json={"prompt": "Hi there", "max_tokens": 1, **extra})
     assert r.status_code == 400 and says in r.json()["error"]["message"]
+
+
+def test_the_s1_model_on_the_openai_backend_against_s1_serve(server, reference):
+    """`--model s1 --model_args backend=openai,base_url=...`: budget forcing in rounds of plain completions
+    against the server gives what the engine gives itself; scoring requests say they need transformers."""
+    from s1.lm_eval import S1LM, S1LMError
+
+    lm = S1LM(backend="openai", base_url=server.url, template="s1", min_thinking=8, max_thinking=8)
+    req = Instance("generate_until", {}, (QUESTION, {"max_gen_toks": 8}), 0)
+    assert lm.generate_until([req]) == [reference.answer]
+    [rec] = req.args[1]["s1"]
+    assert rec["thinking"] == reference.thinking and rec["thinking_tokens"] == 8
+    with pytest.raises(S1LMError, match="multiple_choice, loglikelihood and loglikelihood_rolling"):
+        lm.loglikelihood([Instance("loglikelihood", {}, ("The answer is", " 7"), 0)])
