@@ -140,11 +140,24 @@ def done_ids(path: Path) -> set[str]:
     return ids
 
 
+def settings(cfg: LabelConfig):
+    """(budget, sampling) of solutions and rollouts."""
+    from ..budget import BudgetConfig
+    from ..generation import SamplingConfig
+
+    return (BudgetConfig(max_thinking_tokens=cfg.max_thinking_tokens, max_answer_tokens=cfg.max_answer_tokens),
+            SamplingConfig(cfg.temperature, cfg.top_p, 0, cfg.seed))
+
+
+def check_fits(engine, questions, cfg: LabelConfig) -> None:
+    """Raise the engine's own error (BudgetError) when a prompt and the budget do not fit its context."""
+    budget, sampling = settings(cfg.validate())
+    engine.prepare([q.prompt for q in questions], [budget], sampling)
+
+
 def make_labels(engine, questions, cfg: LabelConfig, path: str | Path, progress=None) -> dict:
     """Label the steps of sampled solutions of `questions` (s1.tasks Questions with exact answers) into
     the JSONL file `path`, skipping questions already there. Returns counts."""
-    from ..budget import BudgetConfig
-    from ..generation import SamplingConfig
     from ..grading import grade
     from ..step import Batch, Seq
 
@@ -161,9 +174,8 @@ def make_labels(engine, questions, cfg: LabelConfig, path: str | Path, progress=
               # prompt tokens run, and what rolling out by re-running prompt + step prefix would have run
               "prefill_tokens": 0, "rerun_prefix_tokens": 0, "decoded_row_steps": 0}
     stats: dict = {}
-    sampling = SamplingConfig(cfg.temperature, cfg.top_p, 0, cfg.seed)
+    budget, sampling = settings(cfg)
     phases = {"think": sampling, "answer": sampling}
-    budget = BudgetConfig(max_thinking_tokens=cfg.max_thinking_tokens, max_answer_tokens=cfg.max_answer_tokens)
     tok = engine.tokenizer
     text_of = {}  # token id -> text, for step ends
 

@@ -22,7 +22,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .labels import LabelConfig, LabelError, done_ids, make_labels, read_labels
+from .labels import LabelConfig, LabelError, check_fits, done_ids, make_labels, read_labels
 from .prm import PRM_FILE, shepherd_input
 
 LABELS_FILE = "labels.jsonl"
@@ -233,6 +233,7 @@ def train_prm(cfg: PRMConfig, resume: bool = False, overwrite: bool = False, pro
     check_out(out, cfg, resume, overwrite)
     t0 = time.monotonic()
     engine = load_engine(cfg.policy or cfg.model, cfg.template, None, cfg.device)
+    check_fits(engine, questions, cfg.labels)  # a budget beyond the policy's context fails before OUT is made
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / RUN_FILE, json.dumps(cfg.identity(), indent=2) + "\n")
     resumed = len(done_ids(out / LABELS_FILE) & {q.id for q in questions})
