@@ -1,4 +1,5 @@
-"""A built-in question pool for `s1 curate`: generated questions in 7 MSC domains, with exact answers and worked traces.
+"""A built-in question pool for `s1 curate`: generated questions in 7 MSC domains (and one opt-in drill), with exact
+answers and worked traces.
 
     from s1.data.pool import builtin_pool; rows = builtin_pool(600, seed=0)   # schema rows, deterministic
 
@@ -20,6 +21,7 @@ import random
 
 from ..schema import row_id
 from .arith import gen_arith
+from .chains import gen_chains
 from .combinatorics import gen_combinatorics
 from .numtheory import gen_numtheory
 from .polynomials import gen_polynomials
@@ -37,13 +39,15 @@ DOMAINS: dict[str, str] = {
     "strings": "68",  # Computer science: characters, binary
     "polynomials": "26",  # Real functions: evaluating polynomials
     "series": "40",  # Sequences, series, summability: finite sums
+    "chains": "97",  # Mathematics education: + and - chains as a running total (opt-in, not in the default pool)
 }
 FLAWS = ("asymptote", "image_reference", "broken_numbering", "missing_trace")
 DIFFICULTIES = (1, 2, 3, 4, 5)
 
 GENERATORS = {"arith": gen_arith, "numtheory": gen_numtheory, "combinatorics": gen_combinatorics,
               "probability": gen_probability, "strings": gen_strings, "polynomials": gen_polynomials,
-              "series": gen_series}
+              "series": gen_series, "chains": gen_chains}
+DEFAULT_GENERATORS = ("arith", "numtheory", "combinatorics", "probability", "strings", "polynomials", "series")
 
 
 BROKEN_LIST = "1. Show every step.\n2. Check the result.\n4. Give the final answer."  # item 3 is missing
@@ -105,7 +109,8 @@ def _row(w: Worked, generator: str, d: int, flaw: str | None) -> dict:
 
 def builtin_pool(n: int = 600, seed: int = 0, flaw_every: int = 25, generators: list[str] | None = None,
                  difficulties: list[int] | None = None) -> list[dict]:
-    """`n` rows in the curate schema, generated round-robin over the generators (default: all 7 of DOMAINS).
+    """`n` rows in the curate schema, generated round-robin over the generators (default: DEFAULT_GENERATORS, the
+    7 domains; "chains", a drill for the demo's held-out running totals, only when asked for).
 
     Row i uses generator i mod len(generators), a difficulty drawn from `difficulties` (default 1-5) and
     its own RNG seeded by (seed, i, attempt), so a smaller n gives a prefix of a larger one and the same
@@ -115,7 +120,7 @@ def builtin_pool(n: int = 600, seed: int = 0, flaw_every: int = 25, generators: 
     """
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
-    names = list(generators or GENERATORS)
+    names = list(generators or DEFAULT_GENERATORS)
     unknown = [g for g in names if g not in GENERATORS]
     if unknown:
         raise ValueError(f"unknown pool generator(s) {', '.join(unknown)}; known: {', '.join(GENERATORS)}")
@@ -141,4 +146,4 @@ def builtin_pool(n: int = 600, seed: int = 0, flaw_every: int = 25, generators: 
     return rows
 
 
-__all__ = ["DOMAINS", "FLAWS", "GENERATORS", "builtin_pool"]
+__all__ = ["DEFAULT_GENERATORS", "DOMAINS", "FLAWS", "GENERATORS", "builtin_pool"]
