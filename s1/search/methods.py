@@ -300,14 +300,16 @@ def run_searches(ex: Expander, searches: list[Search]) -> None:
     reward call for the steps it ended, then each search decides its tree."""
     ex.on_token = lambda node: node.owner.on_token(ex, node)
     ex.on_finish = lambda node: node.owner.on_finish(ex, node)
-    for s in searches:
-        s.begin(ex)
-    while any(s.active for s in searches):
-        ended = ex.run_round()
-        ex.score([x for x in ended if not x.stopped])
+    try:
         for s in searches:
-            if s.active:
-                s.after_round(ex, [x for x in ended if x.owner is s])
-        if not ex.batch.running:  # nothing left to decode: every search has decided
-            break
-    ex.close()
+            s.begin(ex)
+        while any(s.active for s in searches):
+            ended = ex.run_round()
+            ex.score([x for x in ended if not x.stopped])  # a reward model that fails stops the run here
+            for s in searches:
+                if s.active:
+                    s.after_round(ex, [x for x in ended if x.owner is s])
+            if not ex.batch.running:  # nothing left to decode: every search has decided
+                break
+    finally:
+        ex.close()  # every slot back to the runner, whatever happened

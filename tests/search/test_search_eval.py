@@ -8,6 +8,7 @@ import pytest
 from s1.cli import main
 
 
+@pytest.mark.slow
 def test_eval_runs_search_methods_next_to_budget_forcing_on_one_plot(tmp_path, capsys):
     out = tmp_path / "run"
     argv = ["eval", "--task", "arith:n=2", "--method", "best-of-n,rebase,majority,budget-forcing",
@@ -69,3 +70,24 @@ def test_greedy_search_is_refused(tmp_path, capsys, monkeypatch):
     rc = main(["eval", "--task", "arith:n=2", "--out", "X", "--method", "best-of-n", "--reward", "confidence"])
     assert rc == 2 and "needs --temperature > 0" in capsys.readouterr().err
     assert not (tmp_path / "X").exists()
+
+
+def test_a_reward_model_that_fails_mid_run_leaves_a_resumable_run(answer_engine, tmp_path, monkeypatch):
+    import s1.rewards
+    from s1.evaluate import EvalConfig, evaluate
+    from s1.rewards.confidence import ConfidenceReward
+
+    class Down(ConfidenceReward):
+        def score_confidences(self, items):
+            raise RuntimeError("reward server went away")
+
+    cfg = EvalConfig(task="arith:n=4", methods=("rebase",), reward="confidence", trajectories=(2,),
+                     temperature=0.8, max_thinking=(16,), max_answer_tokens=8)
+    evaluate(cfg, tmp_path / "run", engine=answer_engine, batch_size=2, stop_after=1)  # the first batch
+    monkeypatch.setattr(s1.rewards, "load_reward", lambda spec, **kw: Down())
+    with pytest.raises(RuntimeError, match="went away"):  # the second batch fails
+        evaluate(cfg, tmp_path / "run", engine=answer_engine, batch_size=2)
+    assert len((tmp_path / "run" / "samples.jsonl").read_text().splitlines()) == 2  # the first batch is kept
+    monkeypatch.undo()
+    s = evaluate(cfg, tmp_path / "run", engine=answer_engine, batch_size=2)  # the rerun continues
+    assert s["complete"] and len((tmp_path / "run" / "samples.jsonl").read_text().splitlines()) == 4
