@@ -133,3 +133,14 @@ def test_model_args_are_checked_before_any_model_loads():
         S1LM(model="x", pretrained="y")
     with pytest.raises(S1LMError, match="extend"):
         S1LM(extend=3)
+
+
+def test_gen_kwargs_thinking_overrides_the_budget_per_request(tiny_lm):
+    """`--gen_kwargs '{"thinking": {...}}'` (the keys of s1 serve's thinking object) sets a request's budget."""
+    reqs = [_gen("Say hi.", max_gen_toks=4, thinking={"min_tokens": 5, "max_tokens": 5}),
+            _gen("Say hi.", max_gen_toks=4)]
+    tiny_lm.generate_until(reqs)
+    assert [r.args[1]["s1"][0]["thinking_tokens"] for r in reqs] == [5, 12]
+    assert all(r.args[1]["s1"][0]["answer_tokens"] <= 4 for r in reqs)
+    with pytest.raises(S1LMError, match="thinking"):
+        tiny_lm.generate_until([_gen("Say hi.", thinking={"max_tokenz": 5})])
