@@ -105,8 +105,9 @@ class ModelArgs:
     def backend_options(self) -> dict:
         own = {"openai": ("base_url", "served_model", "tokenizer"),
                "vllm": ("tensor_parallel_size", "gpu_memory_utilization", "max_model_len")}.get(self.backend, ())
-        given = {k: getattr(self, k) for k in ("base_url", "served_model", "tokenizer", "tensor_parallel_size",
-                                               "gpu_memory_utilization", "max_model_len") if getattr(self, k) is not None}
+        keys = ("base_url", "served_model", "tokenizer", "tensor_parallel_size", "gpu_memory_utilization",
+                "max_model_len")
+        given = {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
         stray = sorted(set(given) - set(own))
         if stray:
             raise S1LMError(f"model arg {stray[0]!r} does not apply to backend={self.backend}")
@@ -154,6 +155,10 @@ def _with_thinking(budget: BudgetConfig, thinking) -> BudgetConfig:
         return budget
     if not isinstance(thinking, dict) or set(thinking) - THINKING_KEYS:
         raise S1LMError(f"gen_kwargs 'thinking' must be an object with keys {', '.join(sorted(THINKING_KEYS))}")
+    for key in ("min_tokens", "max_tokens", "num_ignore"):
+        v = thinking.get(key)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int)):
+            raise S1LMError(f"gen_kwargs thinking.{key} must be a whole number, got {v!r}")
     names = {"min_tokens": "min_thinking_tokens", "max_tokens": "max_thinking_tokens", "num_ignore": "num_ignore",
              "extend": "extend", "answer_prefix": "answer_prefix", "on_turn_end": "on_turn_end"}
     return replace(budget, **{names[k]: v for k, v in thinking.items()}).validate()
@@ -220,8 +225,9 @@ class S1LM(LM):
                                                 progress=step)
                 for i, res in zip(idx, results):
                     out[i] = cut_at_stops(res.answer, plans[i])
-                    self._record(requests[i], res, out[i])
+                    # lm-eval's --use_cache keys on the arguments as they came (before the record is added)
                     self.cache_hook.add_partial("generate_until", requests[i].args, out[i])
+                    self._record(requests[i], res, out[i])
         finally:
             if step:
                 step(None)
