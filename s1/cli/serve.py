@@ -20,6 +20,11 @@ EPILOG = """examples:
     client.chat.completions.create(model="smollm2-135m", messages=[...],
         extra_body={"thinking": {"min_tokens": 64, "max_tokens": 256, "num_ignore": 1, "extend": ["Wait"]}})
     -> choices[0].message.reasoning_content (the thinking) and .content (the answer)
+
+  lm-eval (pip install 'lm-eval[api]'), a thinking budget per request:
+    lm-eval run --model local-chat-completions --apply_chat_template --tasks gsm8k \
+        --model_args base_url=http://127.0.0.1:8000/v1/chat/completions,model=smollm2-135m \
+        --gen_kwargs '{"thinking": {"max_tokens": 512}}'
 """
 
 
@@ -28,7 +33,9 @@ def add_parser(sub) -> None:
         "serve", help="OpenAI-compatible server with thinking budgets (in-process model or --upstream)",
         description="Serve /v1/models, /v1/chat/completions and /v1/completions (streaming or not) with budget "
                     "forcing: requests set thinking budgets with extra_body={'thinking': {...}} or "
-                    "reasoning_effort. Requests arriving together are decoded together.",
+                    "reasoning_effort. Requests arriving together are decoded together. Also vLLM's "
+                    "/tokenizer_info, /tokenize and /detokenize, so lm-eval's local-completions and "
+                    "local-chat-completions run against it (README: lm-evaluation-harness).",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     model_args(v)
