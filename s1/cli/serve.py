@@ -22,8 +22,8 @@ EPILOG = """examples:
     -> choices[0].message.reasoning_content (the thinking) and .content (the answer)
 
   lm-eval (pip install 'lm-eval[api]'), a thinking budget per request:
-    lm-eval run --model local-chat-completions --apply_chat_template --tasks gsm8k \
-        --model_args base_url=http://127.0.0.1:8000/v1/chat/completions,model=smollm2-135m \
+    lm-eval run --model local-chat-completions --apply_chat_template --tasks gsm8k \\
+        --model_args base_url=http://127.0.0.1:8000/v1/chat/completions,model=smollm2-135m \\
         --gen_kwargs '{"thinking": {"max_tokens": 512}}'
 """
 
