@@ -36,7 +36,6 @@ def score(model, sequences: Sequence[Sequence[int]], starts: Sequence[int], top:
         if not 1 <= s <= len(ids):
             raise ValueError(f"start {s} outside 1..{len(ids)}: the first token has nothing to condition on")
     device = next(model.parameters()).device
-    out: list[list[TokenScore]] = []
     order = sorted(range(len(sequences)), key=lambda i: -len(sequences[i]))  # similar lengths share a batch
     results: dict[int, list[TokenScore]] = {}
     for b in range(0, len(order), batch_size):
@@ -63,5 +62,4 @@ def score(model, sequences: Sequence[Sequence[int]], starts: Sequence[int], top:
                     token=t, logprob=float(chosen[p]), greedy=bool(chosen[p] >= best.values[p]),
                     top=[(int(a), float(v)) for a, v in zip(tops.indices[p], tops.values[p])] if tops else []))
             results[i] = row
-    out = [results[i] for i in range(len(sequences))]
-    return out
+    return [results[i] for i in range(len(sequences))]
