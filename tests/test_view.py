@@ -148,19 +148,22 @@ def curate_and_train(tmp_path_factory, tiny_dir):
     run({"out": str(root / "curate"), "sources": [{"name": "builtin", "builtin": {"n": 40, "seed": 1}}],
          "decontaminate": {"against": ["arith"]}, "traces": {"teacher": "builtin"}, "featurize": {"solvers": []},
          "select": {"n": 8, "solvers_must_fail": False}}, log=lambda m: None)
-    train(TrainConfig(model=str(tiny_dir), data=str(root / "curate" / "s1k.parquet"), out=str(root / "train"),
+    train(TrainConfig(model=str(tiny_dir), data=str(root / "curate" / "s1k.parquet"), out=str(root / "models" / "s1"),
                       epochs=2, global_batch=4, micro_batch=2, max_length=128, save_steps=-1, logging_steps=1),
           progress=False)
-    return root / "curate", root / "train"
+    (root / "demo.json").write_text("{}")  # laid out as an s1 demo folder
+    return root
 
 
 @pytest.mark.slow
 def test_curation_and_training_runs_get_their_plots(curate_and_train, tmp_path):
-    cur, tr = curate_and_train
-    page = write_view([cur, tr], tmp_path / "v.html").read_text()
-    assert "Curation: curate" in page and "Training: train" in page
+    root = curate_and_train
+    page = write_view([root / "curate", root / "models" / "s1"], tmp_path / "v.html").read_text()
+    assert "Curation: curate" in page and "Training: s1" in page
     assert page.count('class="plot"') == 4  # funnel, domains, trace lengths; the loss curve
     assert "<script>" not in page  # no eval run: no table to drive
+    # an s1 demo folder stands for the runs in it
+    assert write_view([root], tmp_path / "d.html").read_text().count('class="plot"') == 4
 
 
 # -- the page in a real browser ------------------------------------------------------------------
