@@ -15,7 +15,8 @@ EPILOG = """examples:
   s1 eval --task arith:n=20 --max-thinking 16,64 --num-ignore 0,1 --out runs/a
   s1 view runs/a                                  # writes runs/a/view.html
   s1 view runs/a runs/b --out compare.html        # two eval runs in one page
-  s1 view demo-run/eval/base demo-run/curate demo-run/train-s1 --out demo.html
+  s1 view demo-run/eval/base demo-run/curate demo-run/models/s1 --out demo.html
+  s1 view demo-run --out demo.html                # an s1 demo folder: all its runs
   s1 view runs/a --serve                          # on http://127.0.0.1:8765/ until Ctrl-C
 
 The page loads nothing from the network: open it from disk, attach it to a mail, put it anywhere.
@@ -35,7 +36,7 @@ def add_parser(sub) -> None:
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     v.add_argument("runs", nargs="+", metavar="RUN",
-                   help="folders written by s1 eval (--out), s1 curate run (out:) or s1 train (--out)")
+                   help="folders written by s1 eval (--out), s1 curate run (out:), s1 train (--out) or s1 demo")
     v.add_argument("--out", metavar="FILE.html",
                    help="the page to write (default: RUN/view.html for one run, ./view.html for several)")
     v.add_argument("--title", help="page title")

@@ -4,7 +4,8 @@
     from s1.view.runs import load_runs; runs = load_runs(["runs/a", "demo-run/curate", "ckpt/"])
 
 Which kind a folder is: `summary.json` + `config.json` (s1 eval), `stages.json` (s1 curate run),
-`s1_train.json` or `run_config.json` (s1 train). Anything else is refused with ViewError.
+`s1_train.json` or `run_config.json` (s1 train); an `s1 demo` folder (`demo.json`) stands for the runs
+in it. Anything else is refused with ViewError.
 Plots are PNG images as base64 strings (the page embeds them; it never loads a file or URL).
 """
 
@@ -34,17 +35,41 @@ def kind_of(folder: Path) -> str:
                     "or s1_train.json of s1 train)")
 
 
+def runs_in_demo(folder: Path) -> list[Path]:
+    """The run folders an `s1 demo` folder holds: its curation, its trained models, its evaluations."""
+    subs = [folder / "curate"] + [d for k in ("models", "eval") if (folder / k).is_dir()
+                                  for d in sorted((folder / k).iterdir()) if d.is_dir()]
+    found = []
+    for d in subs:
+        try:
+            kind_of(d)
+        except ViewError:
+            continue
+        found.append(d)
+    return found
+
+
 def load_runs(folders) -> list[dict]:
-    """Every folder's page data, in order; the first problem found is raised before anything is built."""
+    """Every folder's page data, in order (an `s1 demo` folder stands for the runs in it); the first
+    problem found is raised before anything is built."""
     if not folders:
         raise ViewError("no run folder given")
-    runs, names = [], set()
+    expanded = []
     for f in folders:
         folder = Path(f)
         if not folder.is_dir():
             raise ViewError(f"{folder}: no such folder")
+        if (folder / "demo.json").is_file() and not (folder / "stages.json").is_file():
+            inner = runs_in_demo(folder)
+            if not inner:
+                raise ViewError(f"{folder}: an s1 demo folder with no finished run in it yet")
+            expanded += [(d, f"{d.parent.name}/{d.name}" if d.name != "curate" else "curate") for d in inner]
+        else:
+            expanded.append((folder, None))
+    runs, names = [], set()
+    for folder, label in expanded:
         kind = kind_of(folder)
-        name = folder.resolve().name or str(folder)
+        name = label or folder.resolve().name or str(folder)
         while name in names:
             name += "'"
         names.add(name)
@@ -183,4 +208,4 @@ def _train(folder: Path, name: str) -> dict:
             "losses": len(points)}
 
 
-__all__ = ["ViewError", "kind_of", "load_runs"]
+__all__ = ["ViewError", "kind_of", "load_runs", "runs_in_demo"]
