@@ -49,6 +49,9 @@ var DATA = JSON.parse(document.getElementById("s1-data").textContent);
 var ROWS = [];
 DATA.runs.forEach(function (run) { if (run.kind === "eval") { run.rows.forEach(function (r) { ROWS.push(r); }); } });
 var THINKING = {text: 1, extend: 1, marker: 1};
+ROWS.forEach(function (r) {
+  r.thinking = r.pieces.filter(function (p) { return THINKING[p[0]]; }).map(function (p) { return p[1]; }).join("");
+});
 
 function el(tag, cls, text) {
   var e = document.createElement(tag);

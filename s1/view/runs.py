@@ -115,7 +115,7 @@ def _eval(folder: Path, name: str) -> dict:
             "tokens": r.get("thinking_tokens"), "answer_tokens": r.get("answer_tokens"),
             "refused": r.get("num_ignored", 0), "cut": r.get("thinking_end") in CUT_ENDS,
             "end": r.get("thinking_end"), "budget": budgets.get((r.get("method"), r.get("point"))),
-            "thinking": r.get("thinking") or "", "pieces": pieces(r, on_turn_end, prefix),
+            "pieces": pieces(r, on_turn_end, prefix),  # the thinking is its pieces' text (no second copy)
         })
     methods = [{"method": k, **{x: v.get(x) for x in ("control", "scaling", "performance", "runs")}}
                for k, v in (summary.get("methods") or {}).items()]
