@@ -103,7 +103,7 @@ def first_line(e: BaseException) -> str:
     return text.splitlines()[0][:200] if text else type(e).__name__
 
 
-def single_token(kind: str, tok, text: str, what: str) -> int:
+def single_token(kind: str, tok, text: str, what: str, option: str) -> int:
     """The id of `text` as exactly one token of `tok` (as the published PRMs read it); RewardError if none."""
     ids = tok.encode(text, add_special_tokens=False)
     if len(ids) == 1:
@@ -111,8 +111,8 @@ def single_token(kind: str, tok, text: str, what: str) -> int:
     tid = tok.convert_tokens_to_ids(text)
     if isinstance(tid, int) and tid != tok.unk_token_id and tid >= 0:
         return tid
-    raise RewardError(f"reward {kind}: the tokenizer has no single token for the {what} {text!r} "
-                      f"(it splits into {len(ids)}): wrong checkpoint layout, or give {what.split()[-1]}=... in the spec")
+    raise RewardError(f"reward {kind}: the tokenizer has no single token for the {what} {text!r} (it splits "
+                      f"into {len(ids)}): wrong checkpoint layout, or give {option}=... in the spec")
 
 
 def chat_text(tok, question: str, answer: str, system: str | None = None) -> str:

@@ -1,6 +1,7 @@
 """Step labels made the Math-Shepherd way: roll the policy out from every step of its own solutions.
 
-    from s1.rewards.labels import LabelConfig, make_labels; make_labels(engine, questions, LabelConfig(), "labels.jsonl")
+    from s1.rewards.labels import LabelConfig, make_labels
+    make_labels(engine, questions, LabelConfig(), "labels.jsonl")   # questions: s1.tasks Questions
 
 For each question the policy samples `samples` solutions. Steps are paragraphs of the thinking (a
 blank line ends one, as in the step-conditional baseline). Each time a solution ends a step, `rollouts`
@@ -188,7 +189,8 @@ def make_labels(engine, questions, cfg: LabelConfig, path: str | Path, progress=
         chunk = todo[start : start + cfg.batch_size]
         prep = engine.prepare([q.prompt for q in chunk], [budget], sampling)
         batch = Batch(engine.runner, stats)
-        leads = [Seq(prep.row(i, 0, engine.context_length), phases, {"think": 0, "answer": 0}) for i in range(len(chunk))]
+        leads = [Seq(prep.row(i, 0, engine.context_length), phases, {"think": 0, "answer": 0})
+                 for i in range(len(chunk))]
         batch.add(prep.ids, leads)
         sols: list[Solution] = []
         for i, lead in enumerate(leads):

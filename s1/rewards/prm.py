@@ -111,9 +111,9 @@ class ShepherdPRM(TransformersReward):
         dev, torch_dtype = device_and_dtype(device, dtype)
         tok = load_tokenizer(self.kind, path)
         self.marks = {**SHEPHERD_DEFAULTS, **read_prm_file(path), **options}
-        self.tag_id = single_token(self.kind, tok, self.marks["tag"], "step tag")
-        self.good_id = single_token(self.kind, tok, self.marks["good"], "good token")
-        self.bad_id = single_token(self.kind, tok, self.marks["bad"], "bad token")
+        self.tag_id = single_token(self.kind, tok, self.marks["tag"], "step tag", "tag")
+        self.good_id = single_token(self.kind, tok, self.marks["good"], "good token", "good")
+        self.bad_id = single_token(self.kind, tok, self.marks["bad"], "bad token", "bad")
         if self.good_id == self.bad_id:
             raise RewardError(f"reward shepherd: good and bad tokens are the same token ({self.marks['good']!r})")
         if "CausalLM" not in " ".join(read_config(path).get("architectures") or ["CausalLM"]):
@@ -159,7 +159,7 @@ class QwenPRM(TransformersReward):
                               "[hidden, hidden] and [2, hidden]")
         tok = load_tokenizer(self.kind, path)
         self.sep = options.get("sep", QWEN_SEP)
-        self.sep_id = single_token(self.kind, tok, self.sep, "step separator sep")
+        self.sep_id = single_token(self.kind, tok, self.sep, "step separator", "sep")
         model = load_weights(self.kind, AutoModel, path, torch_dtype, dev)
         if getattr(model.config, "hidden_size", h0) != h0:
             raise RewardError(f"reward qwen-prm: {path}: the head reads {h0} features, the backbone gives "

@@ -1,6 +1,7 @@
 """Training a process reward model here (`s1 train --objective prm`): Math-Shepherd labels, then a shepherd-layout PRM.
 
-    from s1.rewards.train import PRMConfig, train_prm; train_prm(PRMConfig(task="arith:n=40,steps=2,digits=1", out="prm"))
+    from s1.rewards.train import PRMConfig, train_prm
+    train_prm(PRMConfig(task="arith:n=40,steps=2,digits=1", out="prm"))
 
 1. Labels (s1.rewards.labels): the policy samples solutions to the task's questions and rolls out
    from every step; OUT/labels.jsonl grows one question at a time and a rerun with --resume continues it.
@@ -220,7 +221,7 @@ def train_prm(cfg: PRMConfig, resume: bool = False, overwrite: bool = False, pro
     """Make labels (resumable), fine-tune, save a shepherd-layout PRM in cfg.out; returns the summary."""
     from ..backends.build import check_template_spec, load_engine
     from ..files import write_text_atomic
-    from ..models import load_model, model_path
+    from ..models import load_model, load_tokenizer, model_path
     from ..progress import fmt_seconds, progress_bar
     from .common import single_token
     from .prm import ShepherdPRM
@@ -229,6 +230,12 @@ def train_prm(cfg: PRMConfig, resume: bool = False, overwrite: bool = False, pro
     check_template_spec(cfg.template)
     questions = load_questions(cfg)
     model_path(cfg.model), model_path(cfg.policy)  # a missing folder fails before anything is written
+    base_tok, _ = load_tokenizer(cfg.model)
+    try:  # the good and bad tokens must be tokens of the PRM's tokenizer already (the tag may be added)
+        good_id = single_token("prm", base_tok, cfg.good, "good token", "--good")
+        bad_id = single_token("prm", base_tok, cfg.bad, "bad token", "--bad")
+    except ValueError as e:
+        raise LabelError(str(e)) from None
     out = Path(cfg.out)
     check_out(out, cfg, resume, overwrite)
     t0 = time.monotonic()
@@ -253,11 +260,6 @@ def train_prm(cfg: PRMConfig, resume: bool = False, overwrite: bool = False, pro
         tok.add_tokens([cfg.tag])  # the tag becomes one token (its embedding is learned with the rest)
         model.resize_token_embeddings(len(tok))
     tag_id = tok.encode(cfg.tag, add_special_tokens=False)[0]
-    try:
-        good_id, bad_id = (single_token("prm", tok, t, w) for t, w in ((cfg.good, "good token"),
-                                                                        (cfg.bad, "bad token")))
-    except ValueError as e:
-        raise LabelError(str(e)) from None
     examples = examples_of(tok, train_set, cfg, tag_id)
     if not examples:
         raise LabelError(f"no labelled step to train on in {out / LABELS_FILE} ({counts['solutions']} solutions)")

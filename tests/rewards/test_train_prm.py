@@ -44,6 +44,7 @@ def test_prm_objective_end_to_end(tiny_dir, tmp_path, capsys):
     (["--task", "arith", "--lora"], "--lora: not an option of --objective prm"),
     ([], "needs --task"),
     (["--task", "arith", "--rollout-thinking", "9000"], "beyond the model's context window"),
+    (["--task", "arith", "--good", "good-step"], "no single token for the good token"),
 ])
 def test_prm_objective_bad_input(tmp_path, capsys, extra, words):
     qs = tmp_path / "qs.jsonl"
