@@ -93,3 +93,23 @@ def test_fork_based_probe_on_a_tiny_random_model(tok):
             assert e.thinking_end == "early_exit" and e.thinking_tokens == probed[0]["at"] <= p.thinking_tokens
             assert e.probe_tokens > 0
     assert sum(r[0].probe_tokens for r in never) > 0 and any(r[0].thinking_end == "early_exit" for r in eager)
+
+
+def test_every_adaptive_method_runs_in_s1_eval_next_to_budget_forcing(tiny_dir, tmp_path):
+    import json
+
+    from s1.cli import main
+
+    out = tmp_path / "run"
+    assert main(["eval", "--model", str(tiny_dir), "--task", "arith:n=2,steps=1,digits=1", "--max-thinking", "8,16",
+                 "--num-ignore", "1", "--max-answer", "8", "--early-exit", "0.05", "--probe-gap", "2",
+                 "--probe-tokens", "2", "--wait-schedule", "constant:0.5@0.5", "--break-loops", "2:2",
+                 "--round-temperature", "0.8", "--extend-penalty", "1", "--out", str(out)]) == 0
+    s = json.loads((out / "summary.json").read_text())
+    assert list(s["methods"]) == ["budget-forcing", "early-exit", "wait-schedule", "break-loops", "round-sampling"]
+    for m in s["methods"].values():
+        assert [p["max_requested"] for p in m["points"]] == [8, 16] and m["control"] == 100.0
+    recs = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
+    assert all(r["thinking_tokens"] <= int(r["point"].split(",")[0][4:]) for r in recs)  # exact limits
+    assert all(r["probe_tokens"] == 0 for r in recs if r["method"] != "early-exit")
+    assert (out / "scaling.png").exists()
