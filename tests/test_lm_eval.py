@@ -37,8 +37,9 @@ def test_lm_eval_cli_runs_local_tasks_with_budget_forcing(tmp_path, monkeypatch)
     """lm-eval's own CLI, our model: a generation task (thinking forced between 8 and 16 tokens, the answer
     scored by the task's filter) and a multiple-choice task (scored with no thinking) in one run."""
     monkeypatch.chdir(ROOT)  # the task files name their data relative to the repository root
+    # float32: the same greedy outputs on CPUs with and without bf16
     out = tmp_path / "out"
-    rc = main(["--model", "s1", "--model_args", "model=smollm2-135m,min_thinking=8,max_thinking=16",
+    rc = main(["--model", "s1", "--model_args", "model=smollm2-135m,dtype=float32,min_thinking=8,max_thinking=16",
                "--tasks", "s1_tiny_arith,s1_tiny_choice", "--include_path", str(TASKS), "--batch_size", "4",
                "--device", "cpu", "--log_samples", "--output_path", str(out)])
     assert rc == 0
