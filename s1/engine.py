@@ -20,6 +20,7 @@ class Engine(Backend):
     """In-process budget-forced generation for a transformers causal LM (the `transformers` backend)."""
 
     name = "transformers"
+    in_process = True
 
     def __init__(self, model, tokenizer, template: ThinkingTemplate, context_length: int | None = None,
                  runner=None):

@@ -124,6 +124,7 @@ class Backend:
     """
 
     name = "backend"
+    in_process = False  # the in-process engine: rows can fork (early exit) and sample per row (round sampling)
     tokenizer = None
     template: ThinkingTemplate
     context_length: int | None = None
@@ -182,6 +183,11 @@ class Backend:
         thinking.validate(), answer.validate()
         if not budgets:
             raise BudgetError("no budget to run")
+        if not self.in_process:
+            for b in budgets:
+                if b.early_exit is not None or b.round_temperatures or b.round_top_p or b.extend_penalty:
+                    raise BudgetError(f"early exit and per-round sampling need the in-process engine (backend "
+                                      f"transformers: probes fork rows, sampling changes per row), not {self.name}")
         plans = [self.template.plan(self.tokenizer, b) for b in budgets]
         texts = []
         for i, p in enumerate(prompts):

@@ -249,3 +249,15 @@ def test_eval_refuses_bad_policy_settings_in_one_line(tmp_path, capsys, args, ms
     assert main(["eval", "--task", "arith:n=2", "--out", str(out), *args]) == 2
     err = capsys.readouterr().err.strip()
     assert msg in err and len(err.splitlines()) == 1 and not out.exists()
+
+
+def test_other_backends_refuse_what_needs_the_in_process_engine():
+    from s1.generation import Backend
+
+    class Remote(Backend):
+        name = "openai"
+
+    with pytest.raises(BudgetError, match="in-process engine"):
+        Remote().prepare(["q"], [BudgetConfig(early_exit=0.9)], SamplingConfig())
+    with pytest.raises(BudgetError, match="not openai"):
+        Remote().prepare(["q"], [BudgetConfig(round_temperatures=(0.5,))], SamplingConfig())
