@@ -4,9 +4,9 @@
 
 In a terminal it is a rich bar with an ETA. When stderr is not a terminal (CI, `nohup`, `make demo > log`),
 a bar would print nothing until the end, so it writes plain lines instead: one when the stage starts,
-one every `every` seconds ("eval: 48/120 samples (40%), 1m12s elapsed, about 1m48s left"), also while
-no work finishes (a slow batch still shows the stage is alive), and one when the stage ends. The period
-is 30 s, or $S1_PROGRESS_EVERY seconds.
+one every `every` seconds, also while no work finishes (a slow batch still shows the stage is alive),
+and one when the stage ends: "eval: 48/120 samples (40%), 1m12s elapsed, 40 samples/min, about 1m48s
+left". The period is 30 s, or $S1_PROGRESS_EVERY seconds.
 """
 
 from __future__ import annotations
@@ -82,9 +82,11 @@ def _plain_lines(stream, label, unit, total, completed, resumed, every, clock):
         done = state["done"]
         pct = f" ({100 * done // total}%)" if total else ""
         text = f"{label}: {done}/{total} {unit}{pct}, {fmt_seconds(now - start)} elapsed"
-        new = done - completed
-        if 0 < new and done < total:  # the rate of this run (work found done at the start cost nothing)
-            text += f", about {fmt_seconds((now - start) / new * (total - done))} left"
+        new, spent = done - completed, now - start
+        if 0 < new and spent > 0:  # the rate of this run (work found done at the start cost nothing)
+            text += f", {fmt_rate(new / spent, unit)}"
+            if done < total:
+                text += f", about {fmt_seconds(spent / new * (total - done))} left"
         return text
 
     def step(n: int | None) -> None:
@@ -155,6 +157,15 @@ def fmt_seconds(seconds: float) -> str:
     """12s, 3m05s, 75m00s."""
     seconds = int(round(seconds))
     return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+def fmt_rate(per_second: float, unit: str) -> str:
+    """2.5 rows/s, 12 rows/min, 3.0 steps/h: the largest unit of time that gives at least 1."""
+    for scale, name in ((1, "s"), (60, "min"), (3600, "h")):
+        if per_second * scale >= 1 or name == "h":
+            v = per_second * scale
+            return f"{v:.1f} {unit}/{name}" if v < 10 else f"{v:.0f} {unit}/{name}"
+    raise AssertionError("unreachable")
 
 
 def trainer_progress(label: str = "train", stream: TextIO | None = None):

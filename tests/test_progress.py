@@ -10,7 +10,7 @@ import pytest
 import yaml
 from helpers import WORDS, smol_tokenizer, tiny_model
 
-from s1.progress import every_s, fmt_seconds, progress_bar, ticker
+from s1.progress import every_s, fmt_rate, fmt_seconds, progress_bar, ticker
 from s1.train import TrainConfig, train
 
 
@@ -37,8 +37,8 @@ def test_a_log_gets_a_line_every_period_and_one_at_the_end():
     step(5)  # after the stop: ignored
     assert log.getvalue().splitlines() == [
         "eval: 120 of 120 samples to do",
-        "eval: 24/120 samples (20%), 30s elapsed, about 2m00s left",
-        "eval: 25/120 samples (20%), 1m30s elapsed, about 5m42s left (stopped)",
+        "eval: 24/120 samples (20%), 30s elapsed, 48 samples/min, about 2m00s left",
+        "eval: 25/120 samples (20%), 1m30s elapsed, 17 samples/min, about 5m42s left (stopped)",
     ]
 
 
@@ -52,8 +52,8 @@ def test_resumed_work_is_said_once_and_does_not_count_in_the_rate():
     step(None)
     assert log.getvalue().splitlines() == [
         "traces: 4 of 10 rows to do (resuming: 6 already done)",
-        "traces: 8/10 rows (80%), 8s elapsed, about 8s left",
-        "traces: 10/10 rows (100%), 16s elapsed (done)",
+        "traces: 8/10 rows (80%), 8s elapsed, 15 rows/min, about 8s left",
+        "traces: 10/10 rows (100%), 16s elapsed, 15 rows/min (done)",
     ]
 
 
@@ -68,8 +68,8 @@ def test_a_slow_stage_still_gets_its_periodic_lines():
         time.sleep(0.01)
     step(None)
     lines = log.getvalue().splitlines()
-    assert lines[1] == "eval: 2/10 samples (20%), 1m00s elapsed, about 4m00s left"
-    assert lines[-1] == "eval: 2/10 samples (20%), 1m00s elapsed, about 4m00s left (stopped)"
+    assert lines[1] == "eval: 2/10 samples (20%), 1m00s elapsed, 2.0 samples/min, about 4m00s left"
+    assert lines[-1] == "eval: 2/10 samples (20%), 1m00s elapsed, 2.0 samples/min, about 4m00s left (stopped)"
 
 
 def test_work_of_unknown_size_says_it_is_running():
@@ -91,6 +91,11 @@ def test_the_period_comes_from_the_environment(monkeypatch):
         assert every_s() == 30.0
 
 
+def test_fmt_rate():
+    assert [fmt_rate(r, "rows") for r in (25.0, 2.5, 0.2, 0.01, 1 / 7200)] == [
+        "25 rows/s", "2.5 rows/s", "12 rows/min", "36 rows/h", "0.5 rows/h"]
+
+
 def test_fmt_seconds():
     assert [fmt_seconds(s) for s in (0, 59.4, 60, 185, 4500)] == ["0s", "59s", "1m00s", "3m05s", "75m00s"]
 
@@ -109,7 +114,8 @@ def test_training_reports_its_steps_in_a_log(tmp_path, capsys):
     assert s["steps"] == 2
     # a short run gets only the opening and the closing line (the period is 30 s), and not the Trainer's tqdm bar
     first, line = [line for line in err.splitlines() if line.startswith("train:")]
-    assert first == "train: 2 of 2 steps to do" and line.startswith("train: 2/2 steps (100%), ") and line.endswith(" elapsed (done)")
+    assert first == "train: 2 of 2 steps to do" and line.startswith("train: 2/2 steps (100%), ")
+    assert re.search(r" elapsed, [\d.]+ steps/(s|min|h) \(done\)$", line), line
     assert not re.search(r"\d/2 \[", err), err
 
 
