@@ -131,6 +131,7 @@ def run_recipe(recipe: Recipe, log=print, dry_run: bool = False, execute=run_sub
     log("")
     log(stage_table(recipe, record))
     log(f"report: {files[0]}")
+    log(f"read the traces, forcing marked: s1 view {out} --out {out / 'report' / 'view.html'}")
     return record
 
 
