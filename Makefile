@@ -50,4 +50,4 @@ $(VLLM_VENV)/.installed: pyproject.toml scripts/install_torch.sh
 
 .PHONY: test-vllm
 test-vllm: $(VLLM_VENV)/.installed
-	S1_EXPECT_VLLM=1 $(VLLM_BIN)/python -m pytest -q tests/backends/test_vllm.py
+	S1_EXPECT_VLLM=1 $(VLLM_BIN)/python -m pytest -q tests/backends/test_vllm.py tests/backends/test_vllm_serve.py tests/backends/test_vllm_parts.py

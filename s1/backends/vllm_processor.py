@@ -125,6 +125,11 @@ def _mix(x: int) -> int:
     return x ^ (x >> 31)
 
 
+def _contains(seq: list[int], part: list[int]) -> bool:
+    n = len(part)
+    return any(seq[i:i + n] == part for i in range(len(seq) - n, -1, -1))
+
+
 FREE = -1  # the row's token at the last step was vLLM's own draw
 
 
@@ -139,9 +144,9 @@ class _Row:
         self.eot = min(plan.eot_ids)
         self.out = out  # vLLM's live list of this request's output ids
         self.n = 0  # output ids accounted for (a request re-admitted with output replays it)
-        # a chat prompt that does not open the thinking: force the template's think_start first
+        # a chat prompt that does not open the thinking (no think_start in it): force think_start first
         start = list(tpl.ids(_tokenizer(tokenizer_path), tpl.think_start))
-        self.pre = [] if (prompt is None or not start or list(prompt[-len(start):]) == start) else start
+        self.pre = [] if (prompt is None or not start or _contains(prompt, start)) else start
         self.key, self.folder = spec.get("key"), spec.get("out")
         seed = spec.get("seed", params.seed)
         self.seed = seed if seed is not None else random.SystemRandom().getrandbits(63)
