@@ -190,6 +190,10 @@ def trainer_progress(label: str = "train", stream: TextIO | None = None):
                 self.seen = state.global_step
 
         def on_train_end(self, args, state, control, **kwargs):
+            self.close()
+
+        def close(self) -> None:
+            """Stop the display (also for a run that raised, which gets no on_train_end)."""
             if self.step is not None:
                 self.step(None)
                 self.step = None

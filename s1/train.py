@@ -373,15 +373,20 @@ def train(cfg: TrainConfig, resume: bool = False, overwrite: bool = False,
         save_total_limit=cfg.save_total_limit, logging_steps=cfg.logging_steps, seed=cfg.seed, data_seed=cfg.seed,
         report_to="none", disable_tqdm=True, dataset_num_proc=None, use_cpu=dev == "cpu",
     )
-    trainer = SFTTrainer(model=model, args=args, train_dataset=train_ds, processing_class=tok,  # our progress, not
-                         callbacks=[*(callbacks or []), *([trainer_progress()] if progress else [])])  # tqdm's
+    shown = [trainer_progress()] if progress else []  # our progress, not tqdm's
+    trainer = SFTTrainer(model=model, args=args, train_dataset=train_ds, processing_class=tok,
+                         callbacks=[*(callbacks or []), *shown])
     start = None
     if do_resume and state.is_main_process:
         start = drop_partial_checkpoints(out)  # a kill mid-save left a checkpoint without its state
     state.wait_for_everyone()
     if do_resume and not state.is_main_process:
         start = last_checkpoint(out)
-    result = trainer.train(resume_from_checkpoint=str(start) if start else None)
+    try:
+        result = trainer.train(resume_from_checkpoint=str(start) if start else None)
+    finally:
+        for bar in shown:
+            bar.close()  # a run that fails stops its progress lines too
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     if cfg.lora:
         if state.is_main_process:  # merged: a plain model folder that every tool loads
