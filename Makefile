@@ -1,4 +1,4 @@
-# make demo: virtual environment + install + the whole s1 pipeline in miniature (recipes/demo.yaml, ~16 min
+# make demo: virtual environment + install + the whole s1 pipeline in miniature (recipes/demo.yaml, ~14 min
 #            on 2 idle CPU cores): curate -> train -> budget-forced evaluation -> demo-run/report/summary.md
 # make test: the test suite (what CI runs)
 PY ?= python3

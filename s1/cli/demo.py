@@ -12,7 +12,7 @@ from pathlib import Path
 from .common import InputError, make_backend, model_args
 
 EPILOG = """examples:
-  s1 demo                                    # the full miniature pipeline into demo-run/ (~16 min, 2 cores)
+  s1 demo                                    # the full miniature pipeline into demo-run/ (~14 min, 2 cores)
   s1 demo --dry-run                          # its commands, to copy and scale up
   s1 demo --recipe recipes/s1-32b.yaml --out runs/s1-32b --dry-run     # the full-size recipe
   s1 demo --set task=letters:n=40,seed=5     # change a recipe variable
