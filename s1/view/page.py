@@ -96,6 +96,10 @@ function renderTrace(box, pieces, shared) {
     else { think.appendChild(el("span", "badge f-" + kind, t)); }
   });
   if (!think.parentNode) { box.appendChild(think); }
+  var written = pieces.filter(function (p) { return THINKING[p[0]]; }).map(function (p) { return p[1]; }).join("");
+  if (pos && !/\S/.test(written)) {  // blank thinking: say so rather than show an empty box
+    think.insertBefore(el("span", "muted", "(" + pos + " whitespace characters of thinking)"), think.firstChild);
+  }
   box.appendChild(answer);
 }
 function describe(r) {
