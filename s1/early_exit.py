@@ -93,7 +93,9 @@ def run(batch: Batch, on_token: Callable[[Seq, int, str], None] | None = None) -
         for seq in batch.seqs:
             row = seq.row
             if getattr(row, "probe_wanted", False) and not row.done and seq not in batch.paused:
-                probe = Probe(row.start_probe(), row.plan.budget.probe_tokens, row.plan.eot_ids)
+                b = row.plan.budget  # the trial fits where the row's own answer would (the context is reserved)
+                k = max(1, min(b.probe_tokens, b.max_answer_tokens - len(row.plan.answer_prefix_ids)))
+                probe = Probe(row.start_probe(), k, row.plan.eot_ids)
                 child = batch.fork(seq, probe)
                 child.sampling, child.gens = {"think": GREEDY, "answer": GREEDY}, {}
                 probes[child] = (seq, probe)
