@@ -54,7 +54,6 @@ BASE = ["eval", "--task", "arith:n=2", "--out", "X", "--temperature", "0.7"]
     (["--method", "deepconf", "--deepconf-keep", "150"], "DeepConf keep must be a percentage"),
     (["--method", "deepconf-online", "--deepconf-consensus", "0"], "DeepConf consensus must be in (0, 1]"),
     (["--method", "rebase", "--reward", "confidence", "--step-delimiter", ""], "the step delimiter is empty"),
-    (["--method", "rebase", "--reward", "confidence", "--step-delimiter", "<|im_end|>"], "never occurs inside a step"),
     (["--method", "rebase", "--reward", "confidence", "--backend", "vllm"], "needs the in-process engine"),
 ])
 def test_bad_search_settings_are_one_line_and_leave_no_folder(tmp_path, capsys, monkeypatch, extra, msg):
@@ -62,6 +61,15 @@ def test_bad_search_settings_are_one_line_and_leave_no_folder(tmp_path, capsys, 
     rc = main(BASE + extra)
     err = capsys.readouterr().err
     assert rc == 2 and err.startswith("s1: error: ") and msg in err and err.count("\n") == 1, err
+    assert not (tmp_path / "X").exists()
+
+
+def test_a_delimiter_that_ends_the_thinking_is_refused(tmp_path, capsys, monkeypatch, tiny_dir):
+    monkeypatch.chdir(tmp_path)
+    rc = main(BASE + ["--model", str(tiny_dir), "--method", "rebase", "--reward", "confidence",
+                      "--step-delimiter", "<|im_end|>"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "never occurs inside a step" in err and err.count("\n") == 1, err
     assert not (tmp_path / "X").exists()
 
 
