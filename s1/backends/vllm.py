@@ -8,8 +8,9 @@ How it works: the engine is built with one batch-level logits processor,
 `s1.backends.vllm_processor.BudgetProcessor` (its docstring has the algorithm and the proof that
 sampled runs keep the reference distribution). Every request carries its budget in
 `SamplingParams.extra_args["s1"]` and vLLM's own sampling settings: the thinking phase's
-temperature / top_p / top_k and seed (when the thinking is greedy and the answer sampled, the
-answer's, and the processor forces the thinking's argmax). An answer temperature other than the
+temperature and seed (when the thinking is greedy and the answer sampled, the answer's, and the
+processor forces the thinking's argmax); its top_k / top_p masks are applied by the processor
+(with vLLM's own function) before the stop masks, so that vLLM does not re-cut what remains. An answer temperature other than the
 thinking's is applied by the processor (a greedy answer forces the argmax); the answer shares the
 request's random stream (no separate answer seed) and its top_p / top_k.
 
@@ -156,8 +157,10 @@ class VLLMBackend(Backend):
             "seed": seed,
             "think_greedy": think_greedy,
             "answer": answer,
+            "top_k": cfg.top_k or 0,  # applied by the processor, before its stop masks (see xargs.check_params)
+            "top_p": cfg.top_p,
         }
-        return SamplingParams(temperature=cfg.temperature, top_p=cfg.top_p, top_k=cfg.top_k or 0, seed=seed,
+        return SamplingParams(temperature=cfg.temperature, seed=seed,
                               max_tokens=self.context_length - n, stop_token_ids=sorted(plan.eot_ids),
                               ignore_eos=True, detokenize=False, skip_special_tokens=False, extra_args={"s1": spec})
 

@@ -25,9 +25,12 @@ device->host copy (the stop decisions), Python work of O(1) per row:
 Why sampled runs keep the reference distribution. The reference algorithm draws the next token x
 from the row's distribution p and, when x is a stop token, hands it to the budget (which keeps it
 or replaces it). Here: P(stop s is handed to the budget) = P(u in slice_s) = p_s; for a non-stop x,
-P(x) = P(no stop) * p_x / (1 - sum_s p_s) = p_x, because vLLM samples with the same temperature and
-top-k / top-p (the mask is computed by vLLM's own function, so the kept set is the same) from the
-logits with the stop tokens at -inf, i.e. p conditioned on "not a stop". So every step draws from
+P(x) = P(no stop) * p_x / (1 - sum_s p_s) = p_x, because vLLM samples with the same temperature from
+the logits with every token outside the row's top-k / top-p set K and the stop tokens at -inf, i.e.
+from p conditioned on "not a stop". K is computed here, on the unmasked logits, by vLLM's own
+top-k / top-p function, and vLLM gets top_k = 0 / top_p = 1 for budget requests (moved into the
+spec at admission): applied again after the stop mask, top-p would re-cut the renormalised rest and
+top-k would let the (k+1)-th token in. So every step draws from
 exactly p, and what follows a refused stop is the continuation of the model's own attempt to stop.
 u is independent of vLLM's sampling noise (a separate stream), so the two draws compose as above.
 Greedy rows: the argmax is a stop iff the reference's greedy draw is; masking stops changes nothing
@@ -152,8 +155,9 @@ class _Row:
         self.seed = seed if seed is not None else random.SystemRandom().getrandbits(63)
         self.think_greedy = bool(spec.get("think_greedy")) or params.temperature < 1e-5
         self.request_temperature = params.temperature
-        self.top_k = params.top_k if params.top_k and params.top_k > 0 else 0
-        self.top_p = params.top_p if params.top_p is not None else 1.0
+        # the row's top-k / top-p, applied by this processor (vLLM gets neutral ones: see check_params)
+        self.top_k = int(spec.get("top_k", params.top_k) or 0)
+        self.top_p = float(spec.get("top_p", params.top_p) or 1.0)
         self.answer = spec.get("answer")  # None: the request's own settings; else {"temperature": T}
         self.expect: int | None = None  # what the last planned step appends: FREE or a forced token
         self.stop_at: int | None = None  # the stop drawn at the last planned step
@@ -288,12 +292,15 @@ class BudgetProcessor(*_Bases):
                 forced_t.append(what)
             elif what == THINK:
                 (think_g if row.think_greedy else think_s).append(i)
-            elif row.answer is not None:
-                (ans_g if row.answer["temperature"] < 1e-5 else ans_t).append(i)
+            elif row.answer is not None and row.answer["temperature"] < 1e-5:
+                ans_g.append(i)
+            elif row.answer is not None or (row.request_temperature >= 1e-5 and (row.top_k or row.top_p < 1)):
+                ans_t.append(i)
         dev = logits.device
         rows = think_g + think_s
         if rows:
-            dec = self._decide(logits, think_g, think_s).tolist()  # the step's one device->host copy
+            dec, kept = self._decide(logits, think_g, think_s)
+            dec = dec.tolist()  # the step's one device->host copy
             free_s = []
             for i, d in zip(rows, dec):
                 row = self.rows[i]
@@ -302,14 +309,20 @@ class BudgetProcessor(*_Bases):
                     forced_t.append(row.stopped(row.stops[d]))
                 elif not row.think_greedy:
                     free_s.append(i)  # (a greedy row's argmax is no stop: nothing to mask)
+            if kept is not None:  # the rows' own top-k / top-p (vLLM applies none to them)
+                idx = torch.tensor(think_s, device=dev)
+                logits[idx] = logits[idx].masked_fill(~kept, float("-inf"))
             if free_s:  # no stop this step: vLLM samples from the rest
                 idx = torch.tensor(free_s, device=dev)
                 logits[idx[:, None], self._stop_matrix(free_s, dev)] = float("-inf")
         if ans_t:
             idx = torch.tensor(ans_t, device=dev)
-            ratio = torch.tensor([self.rows[i].request_temperature / self.rows[i].answer["temperature"]
-                                  for i in ans_t], device=dev, dtype=logits.dtype)
-            logits[idx] *= ratio[:, None]
+            rs = [self.rows[i] for i in ans_t]
+            ratio = torch.tensor([r.request_temperature / (r.answer or {}).get("temperature", r.request_temperature)
+                                  for r in rs], device=dev, dtype=logits.dtype)
+            z = logits[idx] * ratio[:, None]
+            kept = self._kept(z / torch.tensor([r.request_temperature for r in rs], device=dev)[:, None], rs)
+            logits[idx] = z if kept is None else z.masked_fill(~kept, float("-inf"))
         if ans_g:
             self._force_argmax(logits, ans_g)
         if forced_i:
@@ -355,12 +368,9 @@ class BudgetProcessor(*_Bases):
             z = logits[idx].float()
             temp = torch.tensor([r.request_temperature for r in rows], device=dev)
             z = z / temp[:, None]
-            vocab = logits.shape[1]  # vLLM's "no top-k" is k = the row's width
-            ks = [r.top_k or vocab for r in rows]
-            ps = [r.top_p for r in rows]
-            k = torch.tensor(ks, device=dev, dtype=torch.int32) if any(v < vocab for v in ks) else None
-            p = torch.tensor(ps, device=dev, dtype=torch.float32) if any(v < 1 for v in ps) else None
-            z = apply_top_k_top_p(z, k, p)
+            kept = self._kept(z, rows)
+            if kept is not None:
+                z = z.masked_fill(~kept, float("-inf"))
             probs = torch.softmax(z, -1)
             ps_stop = probs.gather(1, self._stop_matrix(sampled, dev))
             # a padded (repeated) stop must not count twice
@@ -370,7 +380,20 @@ class BudgetProcessor(*_Bases):
             u = torch.tensor([r.uniform() for r in rows], device=dev, dtype=cum.dtype)
             below = u[:, None] < cum
             out.append(torch.where(below.any(-1), below.int().argmax(-1), -1))
-        return torch.cat(out).cpu()
+        return torch.cat(out).cpu(), (kept if sampled else None)
+
+    @staticmethod
+    def _kept(z: torch.Tensor, rows: list[_Row]) -> torch.Tensor | None:
+        """The tokens the rows' own top-k / top-p keep ([rows, vocab] bool; None: all), computed by
+        vLLM's own function on logits already divided by the temperature, as vLLM's sampler does."""
+        vocab = z.shape[1]  # vLLM's "no top-k" is k = the row's width
+        ks = [r.top_k or vocab for r in rows]
+        ps = [r.top_p for r in rows]
+        if all(v >= vocab for v in ks) and all(v >= 1 for v in ps):
+            return None
+        k = torch.tensor(ks, device=z.device, dtype=torch.int32) if any(v < vocab for v in ks) else None
+        p = torch.tensor(ps, device=z.device, dtype=torch.float32) if any(v < 1 for v in ps) else None
+        return ~torch.isneginf(apply_top_k_top_p(z.clone(), k, p))
 
 
 __all__ = ["AVAILABLE", "BudgetProcessor", "V2_MESSAGE", "XARGS", "check_params", "parse_xargs", "processor_stats"]

@@ -71,6 +71,12 @@ def check_params(params) -> dict | None:
                          "processor, so refused stops would not keep the model's probabilities)")
     if params.n and params.n > 1 and params.seed is not None:
         raise ValueError("thinking budgets with n > 1 need seed unset (each choice draws its own stops)")
+    if "s1" not in params.extra_args and (params.top_k > 0 or params.top_p < 1):
+        # the processor applies them (before its stop masks); vLLM applying them again after the
+        # masks would re-cut the renormalised rest and change the distribution
+        spec["top_k"], spec["top_p"] = max(int(params.top_k), 0), float(params.top_p)
+        params.extra_args["s1"] = spec
+        params.top_k, params.top_p = 0, 1.0
     return spec
 
 

@@ -68,3 +68,24 @@ def test_reasoning_split_only_grows():
         assert t.startswith(seen_t) and (a or "").startswith(seen_a)
         seen_t, seen_a = t, a or ""
     assert split_reasoning(text, start, end, "<|im_end|>", True) == ("two and two. Wait, four.", "Final Answer: 4")
+
+
+def test_top_k_top_p_move_from_vllm_to_the_processor():
+    """A budget request's top-k / top-p are applied by the processor before its stop masks; vLLM gets
+    neutral ones (applied again after the masks they would re-cut the rest); penalties are refused."""
+    from types import SimpleNamespace
+
+    from s1.backends.xargs import check_params
+
+    def params(**kw):
+        base = dict(extra_args={"max_thinking_tokens": 8}, top_k=0, top_p=1.0, repetition_penalty=1.0,
+                    presence_penalty=0.0, frequency_penalty=0.0, min_p=0.0, n=1, seed=None)
+        return SimpleNamespace(**(base | kw))
+
+    p = params(top_k=20, top_p=0.9)
+    spec = check_params(p)
+    assert (spec["top_k"], spec["top_p"], p.top_k, p.top_p) == (20, 0.9, 0, 1.0) and p.extra_args["s1"] is spec
+    plain = params(extra_args=None, top_p=0.9)
+    assert check_params(plain) is None and plain.top_p == 0.9
+    with pytest.raises(ValueError, match="presence_penalty"):
+        check_params(params(presence_penalty=0.5))
