@@ -113,8 +113,8 @@ def test_bad_folders_are_one_line_and_write_nothing(run_dir, tmp_path, capsys):
 def test_serve_answers_with_the_page(run_dir, tmp_path):
     """`s1 view RUN --serve`: the page is written and served on localhost until the process is stopped."""
     out = tmp_path / "v.html"
-    p = subprocess.Popen([sys.executable, "-m", "s1", "view", str(run_dir), "--out", str(out), "--serve", "--port", "0"],
-                         stderr=subprocess.PIPE, text=True)
+    argv = [sys.executable, "-m", "s1", "view", str(run_dir), "--out", str(out), "--serve", "--port", "0"]
+    p = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True)
     try:
         lines = []
         while not lines or not lines[-1].startswith("serving on "):

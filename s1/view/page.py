@@ -23,7 +23,8 @@ h2{font-size:17px;margin:4px 0 10px}h3{font-size:15px;margin:10px 0 6px}
 table{border-collapse:collapse;font-size:13px}th,td{border-bottom:1px solid #e6e9ef;padding:4px 8px;text-align:left}
 th{background:#f0f2f6;position:sticky;top:0}#rows tbody tr{cursor:pointer}#rows tbody tr:hover{background:#eef4ff}
 #rows tbody tr.sel{background:#dce8ff}#rows td{white-space:nowrap}
-#rows td.muted{max-width:380px;overflow:hidden;text-overflow:ellipsis}.scroll{max-height:420px;overflow:auto;border:1px solid #e6e9ef}
+#rows td.muted{max-width:380px;overflow:hidden;text-overflow:ellipsis}
+.scroll{max-height:420px;overflow:auto;border:1px solid #e6e9ef}
 .ok{color:#137333;font-weight:600}.bad{color:#b3261e;font-weight:600}.num{text-align:right}
 .filters{display:flex;gap:14px;flex-wrap:wrap;align-items:end;margin-bottom:8px}
 .filters label{display:flex;flex-direction:column;font-size:12px;color:#555}select,input{font:inherit;padding:2px 4px}
@@ -201,7 +202,9 @@ cM.addEventListener("change", function () { points(true); draw(); });
 [cA, cB].forEach(function (s) { s.addEventListener("change", draw); });
 if (ROWS.length) {  // first shown: a trace with a forced extension whose question differs across budgets
   var two = ROWS.filter(function (r) {
-    return ROWS.some(function (x) { return qkey(x) === qkey(r) && x.method === r.method && x.thinking !== r.thinking; });
+    return ROWS.some(function (x) {
+      return qkey(x) === qkey(r) && x.method === r.method && x.thinking !== r.thinking;
+    });
   });
   var waits = function (r) { return r.pieces.some(function (p) { return p[0] === "extend"; }); };
   select(ROWS.indexOf(two.filter(waits)[0] || ROWS.filter(waits)[0] || two[0] || ROWS[0]));
@@ -289,7 +292,8 @@ def render_page(runs: list[dict], title: str | None = None) -> str:
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>{_esc(title)}</title><style>{CSS}</style></head>
-<body><header><h1>{_esc(title)}</h1><p>{len(runs)} run(s): {_esc(", ".join(f"{r['name']} ({r['kind']})" for r in runs))}</p></header>
+<body><header><h1>{_esc(title)}</h1>
+<p>{len(runs)} run(s): {_esc(", ".join(f"{r['name']} ({r['kind']})" for r in runs))}</p></header>
 <main>{"".join(parts)}</main>
 <script type="application/json" id="s1-data">{blob}</script>{script}</body></html>
 """
