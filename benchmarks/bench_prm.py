@@ -21,7 +21,7 @@ from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results"
 ARGS = ["--task", "arith:n=8,steps=1,digits=1", "--samples", "4", "--rollouts", "2", "--rollout-thinking", "48",
-        "--rollout-answer", "16", "--max-forks", "2", "--label-batch", "8", "--epochs", "2", "--global-batch", "8",
+        "--rollout-answer", "16", "--max-forks", "2", "--label-batch", "8", "--epochs", "1", "--global-batch", "8",
         "--micro-batch", "4", "--holdout", "0.25", "--device", "cpu"]
 
 

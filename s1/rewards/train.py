@@ -248,6 +248,7 @@ def train_prm(cfg: PRMConfig, resume: bool = False, overwrite: bool = False, pro
     counts = make_labels(engine, questions, cfg.labels, out / LABELS_FILE, step)
     if step:
         step(None)
+    engine.close()  # its KV cache goes now: training needs the memory
     label_s = time.monotonic() - t0
 
     held = split_questions([q.id for q in questions], cfg.holdout, cfg.seed)
