@@ -79,6 +79,8 @@ class GenerationResult:
         d = asdict(self)
         if not ids:
             d.pop("completion_ids")
+        if not d["probe_tokens"]:
+            d.pop("probe_tokens")  # only rows that ran early-exit probes report them
         return d
 
 
