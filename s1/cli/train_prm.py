@@ -76,10 +76,11 @@ def run(args) -> int:
         s = train_prm(cfg, resume=args.resume, overwrite=args.overwrite)
     except (LabelError, RewardError) as e:
         raise InputError(str(e)) from None
-    lab = s["labels"]
+    lab = {**s["labels"], **s["labels_total"]}
     acc = "n/a" if s["accuracy"] is None else f"{s['accuracy']:.2f}"
     base = "n/a" if s["majority_rate"] is None else f"{s['majority_rate']:.2f}"
     print(f"labelled {lab['solutions']} solutions ({lab['good']} good / {lab['bad']} bad steps, "
           f"{lab['rollouts']} rollouts); trained {s['steps']} steps; held-out step accuracy {acc} "
-          f"(majority class {base}); PRM written to {cfg.out} (--reward shepherd:{cfg.out})")
+          f"(training majority class {base}, held-out majority {s['held_out_majority_rate']}); "
+          f"PRM written to {cfg.out} (--reward shepherd:{cfg.out})")
     return 0

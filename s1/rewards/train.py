@@ -212,9 +212,11 @@ def accuracy(rm, labelled, train_labels: list[int]) -> dict:
             total += 1
             hits += int((s > 0.5) == bool(y))
             base += int(y == majority)
+    good = sum(y == 1 for _, _, labels in labelled for y in labels)
     return {"held_out_steps": total, "accuracy": round(hits / total, 4) if total else None,
             "majority_class": "good" if majority else "bad",
-            "majority_rate": round(base / total, 4) if total else None}
+            "majority_rate": round(base / total, 4) if total else None,  # the training majority, on held-out
+            "held_out_majority_rate": round(max(good, total - good) / total, 4) if total else None}
 
 
 def train_prm(cfg: PRMConfig, resume: bool = False, overwrite: bool = False, progress: bool = True) -> dict:
@@ -280,7 +282,10 @@ def train_prm(cfg: PRMConfig, resume: bool = False, overwrite: bool = False, pro
     acc = accuracy(rm, test_set, [y for _, _, ls in train_set for y in ls if y is not None])
     rm.close()
     summary = {"config": {**cfg.identity(), **{k: v for k, v in asdict(cfg).items() if k != "labels"}},
-               "labels": counts, "train_examples": len(examples), "held_out_solutions": len(test_set),
+               "labels": counts, "labels_total": {  # the whole labels file (counts: this run's work only)
+                   "solutions": len(labelled), "good": sum(ls.count(1) for *_, ls in labelled),
+                   "bad": sum(ls.count(0) for *_, ls in labelled)},
+               "train_examples": len(examples), "held_out_solutions": len(test_set),
                "label_seconds": round(label_s, 1), "train_seconds": round(train_s, 1), **fit, **acc}
     write_text_atomic(out / DONE_FILE, json.dumps(summary, indent=2) + "\n")
     if progress:
