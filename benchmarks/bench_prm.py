@@ -38,13 +38,13 @@ def main() -> None:
                        check=True)
         wall = round(time.monotonic() - t0, 1)
     s = json.loads((out / "prm_train.json").read_text())
-    lab = s["labels"]
+    lab = {**s["labels"], **s.get("labels_total", {})}
     result = {
         "command": "s1 train --objective prm --out prm/ " + " ".join(ARGS), "wall_seconds": wall,
         "label_seconds": s["label_seconds"], "train_seconds": s["train_seconds"], "labels": lab,
         "train_examples": s["train_examples"], "optimizer_steps": s["steps"], "losses": s["losses"],
         "held_out_steps": s["held_out_steps"], "accuracy": s["accuracy"], "majority_class": s["majority_class"],
-        "majority_rate": s["majority_rate"],
+        "majority_rate": s["majority_rate"], "held_out_majority_rate": s.get("held_out_majority_rate"),
         "prefill_over_rerun": (round(lab["prefill_tokens"] / lab["rerun_prefix_tokens"], 3)
                                if lab.get("rerun_prefix_tokens") else None),
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
