@@ -15,7 +15,8 @@ from s1.budget import BudgetConfig, BudgetError
 from s1.generation import GenerationError, GenerationResult, SamplingConfig
 
 PROMPTS = ["What is 12 + 30?", "Name a prime number larger than 10.", "How many r in raspberry?"]
-FIELDS = [f.name for f in dataclasses.fields(GenerationResult)]
+# probe_tokens appears only in records of rows that ran early-exit probes
+FIELDS = [f.name for f in dataclasses.fields(GenerationResult) if f.name != "probe_tokens"]
 
 
 def _closed(r: GenerationResult) -> None:
