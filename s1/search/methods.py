@@ -76,6 +76,22 @@ class Search:
         self.nodes += kids[1:]
         return kids
 
+    def width_left(self, ex: Expander, ended: list[Node]) -> tuple[list[Node], int] | None:
+        """The unfinished nodes of this round and the width not yet used by finished trajectories, or
+        None when the search ends here (no width or no node left: the rest is pruned; the depth
+        limit: the rest run to their end)."""
+        live = [x for x in ended if not x.finished and not x.stopped]
+        left = self.width - sum(x.finished for x in self.nodes)
+        if left <= 0 or not live:
+            for x in live:
+                ex.prune(x)
+            self.active = False
+            return None
+        if max(x.depth for x in live) >= self.opts["max_depth"]:
+            self.finish_all(ex, live)
+            return None
+        return live, left
+
     def finish_all(self, ex: Expander, nodes: list[Node]) -> None:
         """The depth limit: the nodes left run to their end without branching."""
         for node in nodes:
@@ -211,16 +227,10 @@ class Rebase(Search):
         self.start(ex, self.width)
 
     def after_round(self, ex, ended):
-        live = [x for x in ended if not x.finished and not x.stopped]
-        left = self.width - sum(x.finished for x in self.nodes)
-        if left <= 0 or not live:
-            for x in live:
-                ex.prune(x)
-            self.active = False
+        todo = self.width_left(ex, ended)
+        if todo is None:
             return
-        if max(x.depth for x in live) >= self.opts["max_depth"]:
-            self.finish_all(ex, live)
-            return
+        live, left = todo
         counts = rebase_widths([x.scores[-1] if x.scores else 0.0 for x in live], left, self.opts["temperature"])
         for x, n in zip(live, counts):
             if n == 0:
@@ -237,16 +247,10 @@ class Beam(Search):
         self.start(ex, self.width)
 
     def after_round(self, ex, ended):
-        live = [x for x in ended if not x.finished and not x.stopped]
-        left = self.width - sum(x.finished for x in self.nodes)
-        if left <= 0 or not live:
-            for x in live:
-                ex.prune(x)
-            self.active = False
+        todo = self.width_left(ex, ended)
+        if todo is None:
             return
-        if max(x.depth for x in live) >= self.opts["max_depth"]:
-            self.finish_all(ex, live)
-            return
+        live, left = todo
         m = self.opts["expansions"]
         ranked = sorted(live, key=self.weight, reverse=True)
         keep = ranked[: math.ceil(left / m)]
