@@ -83,17 +83,24 @@ def parse_spec(spec: str) -> tuple[str, dict[str, str]]:
     name = name.strip()
     if not name:
         raise TaskError(f"empty task name in {spec!r}; expected name or name:key=value,key=value")
+    return name, parse_knobs(spec, rest if sep else "", "name or name:key=value,key=value")
+
+
+def parse_knobs(spec: str, knobs: str, expected: str) -> dict[str, str]:
+    """'n=100,seed=3' (the knobs part of `spec`) -> {'n': '100', 'seed': '3'}; TaskError naming the
+    `expected` form when a part is not key=value, or a key is set twice."""
     pairs: dict[str, str] = {}
-    if sep and rest.strip():
-        for part in rest.split(","):
-            key, eq, value = part.partition("=")
-            key = key.strip()
-            if not eq or not key:
-                raise TaskError(f"bad task spec {spec!r}: expected name or name:key=value,key=value")
-            if key in pairs:
-                raise TaskError(f"task spec {spec!r} sets {key!r} twice")
-            pairs[key] = value.strip()
-    return name, pairs
+    if not knobs.strip():
+        return pairs
+    for part in knobs.split(","):
+        key, eq, value = part.partition("=")
+        key = key.strip()
+        if not eq or not key:
+            raise TaskError(f"bad task spec {spec!r}: expected {expected}")
+        if key in pairs:
+            raise TaskError(f"task spec {spec!r} sets {key!r} twice")
+        pairs[key] = value.strip()
+    return pairs
 
 
 def get_task(spec: str, data: str | None = None, fields: dict[str, str] | None = None,

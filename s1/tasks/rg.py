@@ -21,7 +21,7 @@ import typing
 from dataclasses import dataclass, field
 
 from ..grading.rgverify import RG_INSTALL, make_dataset, registry
-from .base import BOXED, BaseTask, Question, TaskError, register
+from .base import BOXED, BaseTask, Question, TaskError, parse_knobs, register
 
 OURS = {"n": 100, "seed": 0}  # our keys; the dataset's config supplies the rest
 HIDDEN = ("composite", )  # a dataset of datasets: its settings are not key=value
@@ -181,17 +181,7 @@ def parse(spec: str) -> tuple[str, dict[str, str]]:
     dataset = dataset.strip()
     if "=" in dataset:
         raise TaskError(f"bad task spec {spec!r}: expected rg:<dataset>[:key=value,...]")
-    pairs: dict[str, str] = {}
-    if sep and knobs.strip():
-        for part in knobs.split(","):
-            key, eq, value = part.partition("=")
-            key = key.strip()
-            if not eq or not key:
-                raise TaskError(f"bad task spec {spec!r}: expected rg:<dataset>[:key=value,...]")
-            if key in pairs:
-                raise TaskError(f"task spec {spec!r} sets {key!r} twice")
-            pairs[key] = value.strip()
-    return dataset, pairs
+    return dataset, parse_knobs(spec, knobs if sep else "", "rg:<dataset>[:key=value,...]")
 
 
 @register("rg", "reasoning-gym's procedural datasets, graded by their own verifiers (pip install 's1[rg]'): "
